@@ -1,0 +1,3 @@
+from asyncio_io.server import main
+
+raise SystemExit(main())

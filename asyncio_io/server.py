@@ -1,0 +1,117 @@
+"""asyncio_io: one thread, asyncio's event loop, and a Protocol per connection.
+
+How it waits: the event loop is selectors_mux, grown up and hidden. Sockets are
+non-blocking, a selector (epoll on Linux) watches them, and when one is ready the loop
+calls our callbacks. The one place this server blocks is inside the loop's
+selector.select(); our code only ever runs between two of those waits.
+
+Why Protocols, not streams: a Protocol's callbacks are our vocabulary one to one:
+connection_made (accept), data_received (read), transport.write (write: it sends at
+once and keeps the rest, our outbuf), eof_received (half-close), connection_lost
+(close); and they cost no coroutine, task or await per chunk. Streams would wrap the
+same Protocol in a task per client, to let code read top to bottom like blocking's.
+
+Backpressure: the transport calls pause_writing() once its write buffer passes the
+high-water mark (--buffer-size) and resume_writing() once it drains below a quarter of
+it; we answer by pausing and resuming reading. The transport reads up to 256 KiB at a
+time, so a client's buffer may overshoot the cap by one read, and no more.
+
+Half-close: eof_received() returns False, so the transport closes itself, and a
+transport's close() first sends everything still in its buffer: no owed byte is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from common import STOP_SIGNALS, Config, Shutdown, announce, listen, parse_config
+
+log = logging.getLogger("asyncio_io")
+
+
+class EchoProtocol(asyncio.Protocol):
+    """One connection. The loop calls these methods; none of them may block."""
+
+    def __init__(self, server: EchoServer) -> None:
+        self.server = server
+        self.closed = asyncio.get_running_loop().create_future()  # done in connection_lost
+
+    # --- accept ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.address = transport.get_extra_info("peername")
+        transport.set_write_buffer_limits(high=self.server.config.buffer_size)
+        self.server.clients.add(self)
+        log.debug("%s connected", self.address)
+
+    # --- read -----------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        # --- write: send at once; what the kernel does not take waits in the transport.
+        self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        return False  # half-close: close, which flushes what we still owe, then sends FIN
+
+    # --- close ----------------------------------------------------------------------
+    def connection_lost(self, error: Exception | None) -> None:
+        if isinstance(error, ConnectionError):
+            log.debug("%s gone: %s", self.address, error)  # reset or broken pipe: routine
+        elif error is not None:
+            log.warning("%s failed: %s", self.address, error)  # only this client ends
+        self.server.clients.discard(self)
+        self.closed.set_result(None)
+
+
+class EchoServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.shutdown = Shutdown(config.drain_timeout)
+        self.clients: set[EchoProtocol] = set()
+
+    # --- listen ---------------------------------------------------------------------
+    async def listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.listener = listen(self.config)  # the same socket as every model; asyncio adopts it
+        self.server = await loop.create_server(lambda: EchoProtocol(self), sock=self.listener)
+        self.stopping = asyncio.Event()
+        for signum in STOP_SIGNALS:  # asyncio's own wakeup socket, as in selectors_mux
+            loop.add_signal_handler(signum, self.stop_signal, signum)
+        announce(self.listener)
+
+    async def serve(self) -> None:
+        await self.listen()
+        # WAIT: the loop blocks in its selector, running callbacks, until a stop signal.
+        await self.stopping.wait()
+        self.stop_accepting()
+        await self.close_all()
+
+    # --- shutdown -------------------------------------------------------------------
+    def stop_signal(self, signum: int) -> None:
+        self.shutdown.request(signum)  # a second signal exits at once, from in here
+        self.stopping.set()
+
+    def stop_accepting(self) -> None:
+        self.server.close()  # closes the listener; open connections carry on
+
+    async def close_all(self) -> None:
+        if self.clients:  # drain: wait for every connection to close, up to the deadline
+            await asyncio.wait([client.closed for client in self.clients], timeout=self.shutdown.timeout())
+        if self.clients:
+            log.warning("drain time over: closing %d connection(s)", len(self.clients))
+        for client in list(self.clients):
+            client.transport.abort()  # close now, dropping what it still owes
+        await asyncio.sleep(0)  # let the loop run their connection_lost callbacks
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config("asyncio_io", __doc__ or "", argv)
+    asyncio.run(EchoServer(config).serve())
+    return 0

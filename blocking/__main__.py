@@ -1,0 +1,3 @@
+from blocking.server import main
+
+raise SystemExit(main())

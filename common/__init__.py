@@ -1,0 +1,18 @@
+"""What the six servers truly share: configuration, the listening socket, the ready
+line, and the stop-signal policy. Nothing here reads, writes, waits or accepts for a
+server: every `accept`, `recv`, `send`, `select` and `close` lives in `<model>/server.py`.
+"""
+
+from common.config import READ_SIZE, Config, __version__, parse_config
+from common.lifecycle import STOP_SIGNALS, Shutdown, announce, listen
+
+__all__ = [
+    "READ_SIZE",
+    "STOP_SIGNALS",
+    "Config",
+    "Shutdown",
+    "__version__",
+    "announce",
+    "listen",
+    "parse_config",
+]

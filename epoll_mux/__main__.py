@@ -1,0 +1,3 @@
+from epoll_mux.server import main
+
+raise SystemExit(main())

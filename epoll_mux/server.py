@@ -1,0 +1,162 @@
+"""epoll_mux: one thread, every socket watched through Linux's epoll, used directly.
+
+How it waits: every socket is non-blocking and registered, by file descriptor, with one
+epoll instance. `epoll.poll()` is the one place this server blocks; it returns
+(fd, events) pairs for the ready descriptors, and the loop performs exactly the accept,
+recv or send that cannot block. Linux only: elsewhere it exits with a clear message.
+
+What changes from selectors_mux: nothing in the shape, since DefaultSelector is epoll on
+Linux; here you see the raw flags (EPOLLIN, EPOLLOUT) and the fd-to-client table the
+selector keeps for you.
+
+Level-triggered, on purpose: epoll keeps reporting a socket for as long as it is ready.
+Edge-triggered reports only changes, so a reader must drain every socket to EAGAIN or
+never hear from it again, which fights backpressure: at the cap we stop reading with
+input still queued, and must not lose the socket's next report. Level-triggered lets the
+loop stay the same as in select_mux and selectors_mux, at the cost of an epoll_ctl()
+whenever interest changes.
+
+Interest per client: EPOLLIN while it may still send and we owe it less than
+--buffer-size (backpressure); EPOLLOUT only while output is pending. EPOLLERR and
+EPOLLHUP are always reported; the recv or send that follows raises the real error.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import sys
+
+from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+
+log = logging.getLogger("epoll_mux")
+
+
+class Client:
+    """One connection: its socket, the bytes we owe it, and whether it has half-closed."""
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        self.address = address
+        self.outbuf = bytearray()
+        self.eof = False  # the client called shutdown(SHUT_WR): it will send nothing more
+        self.events = select.EPOLLIN  # what we asked epoll to watch for
+
+
+class EchoServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.shutdown = Shutdown(config.drain_timeout)
+        self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
+
+    # --- listen ---------------------------------------------------------------------
+    def listen(self) -> None:
+        self.listener = listen(self.config)
+        self.listener.setblocking(False)  # a readiness report can be stale: never block on it
+        self.epoll = select.epoll()
+        self.epoll.register(self.listener.fileno(), select.EPOLLIN)
+        self.shutdown.handle_signals()
+        self.wakeup = self.shutdown.wakeup_socket()
+        self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
+        announce(self.listener)
+
+    def serve(self) -> None:
+        self.listen()
+        while not self.shutdown.finished(len(self.clients)):
+            # WAIT: the one place this server blocks, until a descriptor is ready or the
+            # drain deadline passes. EINTR is retried for us (PEP 475).
+            for fd, events in self.epoll.poll(self.shutdown.timeout()):
+                if fd == self.wakeup.fileno():
+                    self.stop_accepting()
+                elif fd == self.listener.fileno():
+                    self.accept_client()
+                elif events & select.EPOLLIN:
+                    self.read(self.clients[fd])  # read() also writes, so a write event can wait
+                else:
+                    self.write(self.clients[fd])  # EPOLLOUT, or EPOLLERR/EPOLLHUP: send tells
+        self.close_all()
+
+    # --- accept ---------------------------------------------------------------------
+    def accept_client(self) -> None:
+        if self.shutdown.requested:
+            return  # a stop signal came during this pass: the listener is closing
+        try:
+            sock, address = self.listener.accept()
+        except BlockingIOError:
+            return  # the client left (or reset) before we got to it
+        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
+            log.error("accept failed: %s", error)
+            return
+        sock.setblocking(False)
+        client = Client(sock, address)
+        self.clients[sock.fileno()] = client
+        self.epoll.register(sock.fileno(), client.events)
+        log.debug("%s connected", address)
+
+    # --- read -----------------------------------------------------------------------
+    def read(self, client: Client) -> None:
+        room = self.config.buffer_size - len(client.outbuf)  # > 0, or we would not be watching
+        try:
+            data = client.sock.recv(min(READ_SIZE, room))
+        except BlockingIOError:
+            return  # woken for nothing: wait again
+        except OSError as error:
+            return self.close_client(client, error)
+        if data:
+            client.outbuf += data
+        else:
+            client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        self.write(client)  # echo at once: most of the time it all fits in the send buffer
+
+    # --- write ----------------------------------------------------------------------
+    def write(self, client: Client) -> None:
+        if client.outbuf:
+            try:
+                sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                return self.close_client(client, error)
+            del client.outbuf[:sent]
+        if client.eof and not client.outbuf:
+            return self.close_client(client)  # owed nothing after half-close: we are done
+        events = select.EPOLLOUT if client.outbuf else 0
+        if not client.eof and len(client.outbuf) < self.config.buffer_size:
+            events |= select.EPOLLIN
+        if events != client.events:  # epoll_ctl() is a syscall: only when interest changes
+            self.epoll.modify(client.sock.fileno(), events)
+            client.events = events
+
+    # --- close ----------------------------------------------------------------------
+    def close_client(self, client: Client, error: OSError | None = None) -> None:
+        if isinstance(error, ConnectionError):
+            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        elif error is not None:
+            log.warning("%s failed: %s", client.address, error)  # only this client ends
+        self.epoll.unregister(client.sock.fileno())  # before close(): the fd may be reused
+        del self.clients[client.sock.fileno()]
+        client.sock.close()  # FIN if all input was read; RST if unread input is dropped
+
+    # --- shutdown -------------------------------------------------------------------
+    def stop_accepting(self) -> None:
+        # A stop signal: Shutdown already started the drain clock. The next signal exits
+        # at once, so we need not watch for it.
+        self.epoll.unregister(self.wakeup.fileno())
+        self.epoll.unregister(self.listener.fileno())
+        self.listener.close()
+
+    def close_all(self) -> None:
+        if self.clients:
+            log.warning("drain time over: closing %d connection(s)", len(self.clients))
+        for client in list(self.clients.values()):
+            self.close_client(client)
+        self.epoll.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    if not hasattr(select, "epoll"):
+        sys.exit("error: epoll_mux needs Linux's epoll; try selectors_mux on this platform")
+    config = parse_config("epoll_mux", __doc__ or "", argv)
+    EchoServer(config).serve()
+    return 0

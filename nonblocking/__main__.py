@@ -1,0 +1,3 @@
+from nonblocking.server import main
+
+raise SystemExit(main())

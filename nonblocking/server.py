@@ -1,0 +1,157 @@
+"""nonblocking: one thread, every socket non-blocking, and no readiness API at all.
+
+How it waits: it mostly does not. With `setblocking(False)`, accept, recv and send
+return at once, raising BlockingIOError (EAGAIN) when they would have blocked. The loop
+makes passes: try to accept, then for each client try recv and try send. A pass that
+moved nothing means nobody is talking, so the loop sleeps, 1 ms at first and doubling
+up to 50 ms while it stays idle; any progress resets the sleep to zero. That sleep is
+the one place this server blocks.
+
+The trade-off, and why select() exists: every pass makes a syscall per socket, ready or
+not, so CPU grows with connections even when all are idle. The back-off bounds that
+cost, but an idle server may answer its next byte up to 50 ms late, and a busy one
+still spins through sockets with nothing to say. Read this first: select_mux is this
+same loop with the kernel telling us which sockets are worth trying.
+
+Backpressure: we try recv only while we owe a client less than --buffer-size, so a
+client that does not read stops being read. Cost: one thread; per client one socket
+and at most --buffer-size bytes; CPU even when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+
+log = logging.getLogger("nonblocking")
+
+FIRST_BACKOFF = 0.001  # seconds of sleep after the first idle pass
+MAX_BACKOFF = 0.05  # the worst added latency for a server that has been idle
+
+
+class Client:
+    """One connection: its socket, the bytes we owe it, and whether it has half-closed."""
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        self.address = address
+        self.outbuf = bytearray()
+        self.eof = False  # the client called shutdown(SHUT_WR): it will send nothing more
+
+
+class EchoServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.shutdown = Shutdown(config.drain_timeout)
+        self.clients: dict[socket.socket, Client] = {}
+
+    # --- listen ---------------------------------------------------------------------
+    def listen(self) -> None:
+        self.listener = listen(self.config)
+        self.listener.setblocking(False)  # accept() raises BlockingIOError instead of waiting
+        self.listening = True
+        self.shutdown.handle_signals()  # no wakeup socket: each pass looks at the flag
+        announce(self.listener)
+
+    def serve(self) -> None:
+        self.listen()
+        backoff = 0.0
+        while not self.shutdown.finished(len(self.clients)):
+            if self.shutdown.requested and self.listening:
+                self.stop_accepting()
+            busy = self.listening and self.accept_client()
+            for client in list(self.clients.values()):
+                if self.wants_to_read(client):
+                    busy |= self.read(client)  # read() also writes
+                else:
+                    busy |= self.write(client)
+            if busy:
+                backoff = 0.0
+                continue
+            backoff = min(max(2 * backoff, FIRST_BACKOFF), MAX_BACKOFF)
+            # WAIT: the one place this server blocks. A signal ends the sleep early only
+            # after its handler ran (PEP 475), so a stop is noticed within one back-off.
+            drain_left = self.shutdown.timeout()
+            time.sleep(backoff if drain_left is None else min(backoff, drain_left))
+        self.close_all()
+
+    # --- accept ---------------------------------------------------------------------
+    def accept_client(self) -> bool:
+        try:
+            sock, address = self.listener.accept()
+        except BlockingIOError:
+            return False  # nobody is waiting to connect
+        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
+            log.error("accept failed: %s", error)
+            return False
+        sock.setblocking(False)
+        self.clients[sock] = Client(sock, address)
+        log.debug("%s connected", address)
+        return True
+
+    # --- read -----------------------------------------------------------------------
+    def wants_to_read(self, client: Client) -> bool:
+        return not client.eof and len(client.outbuf) < self.config.buffer_size
+
+    def read(self, client: Client) -> bool:
+        room = self.config.buffer_size - len(client.outbuf)
+        try:
+            data: bytes | None = client.sock.recv(min(READ_SIZE, room))
+        except BlockingIOError:
+            data = None  # nothing arrived yet; we may still owe it bytes
+        except OSError as error:
+            self.close_client(client, error)
+            return True
+        if data:
+            client.outbuf += data
+        elif data == b"":
+            client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        return self.write(client) or data is not None
+
+    # --- write ----------------------------------------------------------------------
+    def write(self, client: Client) -> bool:
+        sent = 0
+        if client.outbuf:
+            try:
+                sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+            except BlockingIOError:
+                pass  # its send buffer is full: the client is not reading
+            except OSError as error:
+                self.close_client(client, error)
+                return True
+            del client.outbuf[:sent]
+        if client.eof and not client.outbuf:
+            self.close_client(client)  # owed nothing after half-close: we are done
+            return True
+        return sent > 0
+
+    # --- close ----------------------------------------------------------------------
+    def close_client(self, client: Client, error: OSError | None = None) -> None:
+        if isinstance(error, ConnectionError):
+            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        elif error is not None:
+            log.warning("%s failed: %s", client.address, error)  # only this client ends
+        del self.clients[client.sock]
+        client.sock.close()  # FIN if all input was read; RST if unread input is dropped
+
+    # --- shutdown -------------------------------------------------------------------
+    def stop_accepting(self) -> None:
+        # A stop signal: Shutdown already started the drain clock. The next signal exits
+        # at once, from inside its handler.
+        self.listening = False
+        self.listener.close()
+
+    def close_all(self) -> None:
+        if self.clients:
+            log.warning("drain time over: closing %d connection(s)", len(self.clients))
+        for client in list(self.clients.values()):
+            self.close_client(client)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config("nonblocking", __doc__ or "", argv)
+    EchoServer(config).serve()
+    return 0

@@ -1,0 +1,3 @@
+from select_mux.server import main
+
+raise SystemExit(main())

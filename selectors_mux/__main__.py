@@ -1,0 +1,3 @@
+from selectors_mux.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""selectors_mux: one thread, every socket watched through selectors.DefaultSelector.
+
+How it waits: every socket is non-blocking and registered with a selector, which wraps
+the best readiness API the platform has (epoll on Linux, kqueue on macOS and BSD).
+`selector.select()` is the one place this server blocks; it returns the sockets that
+are ready, and the loop performs exactly the accept, recv or send that cannot block.
+
+What changes from select_mux: the interest set lives in the kernel between calls
+(register, modify, unregister), so a wakeup costs O(ready sockets), not O(all sockets).
+
+Interest per client: EVENT_READ while it may still send and we owe it less than
+--buffer-size (backpressure: at the cap we stop reading, its kernel receive buffer
+fills, and TCP's window stops the client); EVENT_WRITE only while output is pending,
+because a socket with room in its send buffer is always writable and would wake us
+for nothing. Cost: one thread; per client one socket and at most --buffer-size bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+
+from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+
+log = logging.getLogger("selectors_mux")
+
+
+class Client:
+    """One connection: its socket, the bytes we owe it, and whether it has half-closed."""
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        self.address = address
+        self.outbuf = bytearray()
+        self.eof = False  # the client called shutdown(SHUT_WR): it will send nothing more
+        self.events = selectors.EVENT_READ  # what we asked the selector to watch for
+
+
+class EchoServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.shutdown = Shutdown(config.drain_timeout)
+        self.clients: dict[socket.socket, Client] = {}
+
+    # --- listen ---------------------------------------------------------------------
+    def listen(self) -> None:
+        self.listener = listen(self.config)
+        self.listener.setblocking(False)  # a readiness report can be stale: never block on it
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.shutdown.handle_signals()
+        self.wakeup = self.shutdown.wakeup_socket()
+        self.selector.register(self.wakeup, selectors.EVENT_READ)
+        announce(self.listener)
+
+    def serve(self) -> None:
+        self.listen()
+        while not self.shutdown.finished(len(self.clients)):
+            # WAIT: the one place this server blocks, until a socket is ready or the
+            # drain deadline passes. EINTR is retried for us (PEP 475).
+            for key, events in self.selector.select(self.shutdown.timeout()):
+                if key.fileobj is self.wakeup:
+                    self.stop_accepting()
+                elif key.fileobj is self.listener:
+                    self.accept_client()
+                elif events & selectors.EVENT_READ:
+                    self.read(key.data)  # read() also writes, so a write event can wait
+                else:
+                    self.write(key.data)
+        self.close_all()
+
+    # --- accept ---------------------------------------------------------------------
+    def accept_client(self) -> None:
+        if self.shutdown.requested:
+            return  # a stop signal came during this pass: the listener is closing
+        try:
+            sock, address = self.listener.accept()
+        except BlockingIOError:
+            return  # the client left (or reset) before we got to it
+        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
+            log.error("accept failed: %s", error)
+            return
+        sock.setblocking(False)
+        client = Client(sock, address)
+        self.clients[sock] = client
+        self.selector.register(sock, client.events, client)
+        log.debug("%s connected", address)
+
+    # --- read -----------------------------------------------------------------------
+    def read(self, client: Client) -> None:
+        room = self.config.buffer_size - len(client.outbuf)  # > 0, or we would not be watching
+        try:
+            data = client.sock.recv(min(READ_SIZE, room))
+        except BlockingIOError:
+            return  # woken for nothing: wait again
+        except OSError as error:
+            return self.close_client(client, error)
+        if data:
+            client.outbuf += data
+        else:
+            client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        self.write(client)  # echo at once: most of the time it all fits in the send buffer
+
+    # --- write ----------------------------------------------------------------------
+    def write(self, client: Client) -> None:
+        if client.outbuf:
+            try:
+                sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                return self.close_client(client, error)
+            del client.outbuf[:sent]
+        if client.eof and not client.outbuf:
+            return self.close_client(client)  # owed nothing after half-close: we are done
+        events = selectors.EVENT_WRITE if client.outbuf else 0
+        if not client.eof and len(client.outbuf) < self.config.buffer_size:
+            events |= selectors.EVENT_READ
+        if events != client.events:  # a modify() is a syscall: only when interest changes
+            self.selector.modify(client.sock, events, client)
+            client.events = events
+
+    # --- close ----------------------------------------------------------------------
+    def close_client(self, client: Client, error: OSError | None = None) -> None:
+        if isinstance(error, ConnectionError):
+            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        elif error is not None:
+            log.warning("%s failed: %s", client.address, error)  # only this client ends
+        self.selector.unregister(client.sock)
+        del self.clients[client.sock]
+        client.sock.close()  # FIN if all input was read; RST if unread input is dropped
+
+    # --- shutdown -------------------------------------------------------------------
+    def stop_accepting(self) -> None:
+        # A stop signal: Shutdown already started the drain clock. The next signal exits
+        # at once, so we need not watch for it.
+        self.selector.unregister(self.wakeup)
+        self.selector.unregister(self.listener)
+        self.listener.close()
+
+    def close_all(self) -> None:
+        if self.clients:
+            log.warning("drain time over: closing %d connection(s)", len(self.clients))
+        for client in list(self.clients.values()):
+            self.close_client(client)
+        self.selector.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config("selectors_mux", __doc__ or "", argv)
+    EchoServer(config).serve()
+    return 0
