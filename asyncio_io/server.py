@@ -48,17 +48,17 @@ class EchoProtocol(asyncio.Protocol):
 
     # --- read -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        # --- write: send at once; what the kernel does not take waits in the transport.
-        self.transport.write(data)
+        self.transport.write(data)  # sends at once; what the kernel does not take is kept
 
+    def eof_received(self) -> bool:
+        return False  # half-close: close, which flushes what we still owe, then sends FIN
+
+    # --- write ----------------------------------------------------------------------
     def pause_writing(self) -> None:
         self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
 
     def resume_writing(self) -> None:
         self.transport.resume_reading()
-
-    def eof_received(self) -> bool:
-        return False  # half-close: close, which flushes what we still owe, then sends FIN
 
     # --- close ----------------------------------------------------------------------
     def connection_lost(self, error: Exception | None) -> None:
