@@ -80,7 +80,10 @@ class EchoServer:
     async def listen(self) -> None:
         loop = asyncio.get_running_loop()
         self.listener = listen(self.config)  # the same socket as every model; asyncio adopts it
-        self.server = await loop.create_server(lambda: EchoProtocol(self), sock=self.listener)
+        # create_server() calls listen() again, with its own backlog unless given ours.
+        self.server = await loop.create_server(
+            lambda: EchoProtocol(self), sock=self.listener, backlog=self.config.backlog
+        )
         self.stopping = asyncio.Event()
         for signum in STOP_SIGNALS:  # asyncio's own wakeup socket, as in selectors_mux
             loop.add_signal_handler(signum, self.stop_signal, signum)

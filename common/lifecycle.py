@@ -34,15 +34,21 @@ def listen(config: Config) -> socket.socket:
         # create_server sets SO_REUSEADDR (POSIX), so a restart does not wait out TIME_WAIT.
         return socket.create_server(address, family=family, backlog=config.backlog)
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise SystemExit(f"error: cannot listen on {config.host}:{config.port}: {reason}") from None
+        # create_server() appends the address to strerror; the errno alone says it plainly.
+        # (A failed name lookup, socket.gaierror, has a negative errno and its own text.)
+        reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
+        where = host_and_port(config.host, config.port)
+        raise SystemExit(f"error: cannot listen on {where}: {reason}") from None
 
 
 def announce(listener: socket.socket) -> None:
     """Print the one ready line, `listening on HOST:PORT`, with the port really bound."""
     host, port = listener.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host  # IPv6 addresses are bracketed, as in URLs
-    print(f"listening on {shown}:{port}", flush=True)
+    print(f"listening on {host_and_port(host, port)}", flush=True)
+
+
+def host_and_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 bracketed, as in URLs
 
 
 class Shutdown:
