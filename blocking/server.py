@@ -16,7 +16,8 @@ scheduler. Python threads also take turns on the GIL, so they overlap waiting, n
 computing. Start here: every other model exists to serve many sockets without this.
 
 Stopping: the main thread sits in accept(), and only the main thread runs Python
-signal handlers, so the stop handler raises StopAccepting there to end the wait.
+signal handlers, so the stop handler raises StopAccepting there to end the wait, but
+only while that thread is inside accept(); anywhere else the loop sees the flag.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class EchoServer:
         self.shutdown = Shutdown(config.drain_timeout)
         self.clients: dict[socket.socket, threading.Thread] = {}
         self.lock = threading.Lock()  # clients is changed by the main and client threads
+        self.accepting = False  # True only while the main thread waits in accept()
 
     # --- listen ---------------------------------------------------------------------
     def listen(self) -> None:
@@ -50,18 +52,17 @@ class EchoServer:
 
     def serve(self) -> None:
         self.listen()
-        try:
-            while True:
-                self.accept_client()
-        except StopAccepting:
-            self.stop_accepting()
+        while not self.shutdown.requested:
+            self.accept_client()
+        self.stop_accepting()
         self.close_all()
 
     # --- accept ---------------------------------------------------------------------
     def accept_client(self) -> None:
         try:
-            # WAIT (main thread): until a client connects, or a stop signal raises.
-            sock, address = self.listener.accept()
+            sock, address = self.wait_for_client()
+        except StopAccepting:
+            return  # a stop signal ended the wait
         except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
             log.error("accept failed: %s", error)
             return
@@ -70,6 +71,18 @@ class EchoServer:
             self.clients[sock] = thread
         thread.start()
         log.debug("%s connected", address)
+
+    def wait_for_client(self) -> tuple[socket.socket, tuple[str, int]]:
+        # The stop handler raises only while `accepting` is set, so StopAccepting comes out
+        # of here and nowhere else: never out of announce() or a half-started thread.
+        self.accepting = True
+        try:
+            if self.shutdown.requested:
+                raise StopAccepting  # the signal came just before: start no wait it cannot end
+            # WAIT (main thread): until a client connects, or a stop signal raises.
+            return self.listener.accept()
+        finally:
+            self.accepting = False
 
     # --- read and write: the whole life of one client, in its own thread -------------
     def serve_client(self, sock: socket.socket, address: tuple[str, int]) -> None:
@@ -99,7 +112,8 @@ class EchoServer:
 
     # --- shutdown -------------------------------------------------------------------
     def raise_stop(self) -> None:
-        raise StopAccepting  # runs inside the signal handler, in the main thread
+        if self.accepting:  # runs inside the signal handler, in the main thread
+            raise StopAccepting
 
     def stop_accepting(self) -> None:
         # A client accepted just as the signal landed may be dropped: it came too late.

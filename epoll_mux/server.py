@@ -54,8 +54,9 @@ class EchoServer:
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
+        self.listener_fd = self.listener.fileno()  # kept: fileno() is -1 once it is closed
         self.epoll = select.epoll()
-        self.epoll.register(self.listener.fileno(), select.EPOLLIN)
+        self.epoll.register(self.listener_fd, select.EPOLLIN)
         self.shutdown.handle_signals()
         self.wakeup = self.shutdown.wakeup_socket()
         self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
@@ -69,7 +70,7 @@ class EchoServer:
             for fd, events in self.epoll.poll(self.shutdown.timeout()):
                 if fd == self.wakeup.fileno():
                     self.stop_accepting()
-                elif fd == self.listener.fileno():
+                elif fd == self.listener_fd:
                     self.accept_client()
                 elif events & select.EPOLLIN:
                     self.read(self.clients[fd])  # read() also writes, so a write event can wait
@@ -143,7 +144,7 @@ class EchoServer:
         # A stop signal: Shutdown already started the drain clock. The next signal exits
         # at once, so we need not watch for it.
         self.epoll.unregister(self.wakeup.fileno())
-        self.epoll.unregister(self.listener.fileno())
+        self.epoll.unregister(self.listener_fd)
         self.listener.close()
 
     def close_all(self) -> None:
