@@ -190,6 +190,8 @@ def connection_refused(address: Address) -> bool:
         probe = connect(address, timeout=1.0)
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False  # the listener closed during our handshake: ask again, it is going
     probe.close()  # accepted: close at once, so the server is not left holding it
     return False
 
