@@ -14,17 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import BROKEN_PREFIX, ServerProcess, StartServer, broken_script, command_for
-
-MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--models",
-        default=",".join(MODELS),
-        help="comma-separated servers to test: model packages, or broken/<name> from tests/broken",
-    )
+from tests.support import BROKEN_PREFIX, MODELS, ServerProcess, StartServer, broken_script, command_for
 
 
 def selected_servers(config: pytest.Config) -> list[str]:

@@ -25,6 +25,7 @@ from types import TracebackType
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
 BROKEN_PREFIX = "broken/"
 
 # Generous on purpose: on a loaded 2-core machine a slow answer is not a wrong answer.
@@ -46,7 +47,7 @@ def broken_script(name: str) -> Path:
 def command_for(name: str) -> list[str]:
     """The argv prefix that runs a model (`python -m blocking`) or a broken server."""
     if name.startswith(BROKEN_PREFIX):
-        return [sys.executable, str(broken_script(name))]
+        return [sys.executable, "-m", f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"]
     return [sys.executable, "-m", name]
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import MODELS
+
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io"]
+
 LINE_BUDGET = 200
 STEPS = ["listen", "accept", "read", "write", "close", "shutdown"]
 # Methods every EchoServer has, and the per-connection steps each family names alike.

@@ -1,17 +1,10 @@
 """Broken on purpose: serves one client at a time; the next waits in the listen backlog
-until the current one has left.
+until the current one has left."""
 
-Otherwise a correct echo server with the models' command line and lifecycle.
-"""
-
-import argparse
 import contextlib
-import os
-import signal
 import socket
-import sys
-import threading
-import time
+
+from tests.broken.harness import run
 
 
 def serve_client(sock: socket.socket, buffer_size: int) -> None:
@@ -20,34 +13,4 @@ def serve_client(sock: socket.socket, buffer_size: int) -> None:
             sock.sendall(data)
 
 
-parser = argparse.ArgumentParser(description="a deliberately broken echo server")
-parser.add_argument("--host", default="127.0.0.1")
-parser.add_argument("--port", type=int, default=7007)
-parser.add_argument("--buffer-size", type=int, default=65536)
-parser.add_argument("--drain-timeout", type=float, default=5.0)
-parser.add_argument("--backlog")  # accepted and ignored
-parser.add_argument("--log-level")  # accepted and ignored
-parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
-args = parser.parse_args()
-if not 0 <= args.port <= 65535 or args.buffer_size < 1 or args.drain_timeout < 0:
-    parser.error("--port, --buffer-size or --drain-timeout out of range")
-try:
-    listener = socket.create_server((args.host, args.port), family=socket.getaddrinfo(args.host, 0)[0][0])
-except OSError as error:
-    sys.exit(f"error: cannot listen on {args.host}:{args.port}: {error.strerror}")
-stopping = threading.Event()
-for stop_signal in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a stop may follow it
-    signal.signal(stop_signal, lambda signum, frame: stopping.set())
-host, port = listener.getsockname()[:2]
-print(f"listening on {f'[{host}]' if ':' in host else host}:{port}", flush=True)
-listener.settimeout(0.05)  # accept() returns often enough to see the stop flag
-while not stopping.is_set():
-    with contextlib.suppress(TimeoutError):
-        serve_client(listener.accept()[0], args.buffer_size)  # DEFECT: the others wait in the backlog
-for stop_signal in (signal.SIGINT, signal.SIGTERM):  # from now on a stop signal exits at once
-    signal.signal(stop_signal, lambda signum, frame: os._exit(128 + signum))
-listener.close()  # new clients are refused; open ones get the drain time
-deadline = time.monotonic() + args.drain_timeout
-while threading.active_count() > 1 and time.monotonic() < deadline:
-    time.sleep(0.01)
-os._exit(0)  # not sys.exit(), which would wait for client threads blocked in recv()
+run(serve_client, threads=False)  # DEFECT: serve_client runs in the accepting thread

@@ -1,0 +1,46 @@
+"""What every broken server shares: the models' command line and lifecycle, done the
+plain way (a thread per client), so a test that fails against one fails for its defect.
+
+Each broken server is `serve_client` with one classic mistake, handed to run(). Run
+one as `python -m tests.broken.NAME`; the suite selects it with `--models broken/NAME`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from common import STOP_SIGNALS, announce, listen, parse_config
+
+ServeClient = Callable[[socket.socket, int], None]
+
+
+def run(serve_client: ServeClient, *, accept_timeout: float | None = 0.05, threads: bool = True) -> None:
+    """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
+    config = parse_config(serve_client.__module__, "a deliberately broken echo server")
+    listener = listen(config)
+    stopping = threading.Event()
+    for stop_signal in STOP_SIGNALS:  # before the ready line: a stop may follow it at once
+        signal.signal(stop_signal, lambda signum, frame: stopping.set())
+    announce(listener)
+    listener.settimeout(accept_timeout)  # accept() returns often enough to see the flag
+    while not stopping.is_set():
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:
+            continue
+        if threads:
+            threading.Thread(target=serve_client, args=(sock, config.buffer_size)).start()
+        else:
+            serve_client(sock, config.buffer_size)
+    for stop_signal in STOP_SIGNALS:  # from now on a stop signal exits at once
+        signal.signal(stop_signal, lambda signum, frame: os._exit(128 + signum))
+    listener.close()  # new clients are refused; open ones get the drain time
+    deadline = time.monotonic() + config.drain_timeout
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os._exit(0)  # not sys.exit(), which would wait for client threads blocked in recv()
