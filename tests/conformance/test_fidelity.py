@@ -5,10 +5,21 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.support import ServerProcess, assert_echoed, connect, echo, exchange, recv_exactly
+from tests.support import (
+    ServerProcess,
+    assert_echoed,
+    connect,
+    echo,
+    exchange,
+    recv_exactly,
+    recv_until_eof,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,3 +56,26 @@ def test_multi_megabyte_payload_streamed_while_reading(server: ServerProcess) ->
     payload = random.Random(7007).randbytes((8 << 20) + 1)
     with connect(server.address) as sock:
         assert_echoed(exchange(sock, payload), payload)
+
+
+# Write sizes and pauses, drawn together: the same stream cut into pieces at random.
+chunkings = st.lists(st.tuples(st.integers(1, 8192), st.sampled_from([0.0, 0.0, 0.001, 0.01])), max_size=40)
+
+
+@given(payload=st.binary(max_size=64 << 10), chunking=chunkings)
+def test_any_payload_any_chunking_echoes_the_same_stream(
+    server: ServerProcess, payload: bytes, chunking: list[tuple[int, float]]
+) -> None:
+    # A fresh client per example, against the module's one server: examples must not
+    # share a connection, or one example's leftovers would fail the next.
+    with connect(server.address) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write its own segment
+        sent = 0
+        for size, pause in chunking:
+            sock.sendall(payload[sent : sent + size])
+            sent += size
+            time.sleep(pause)
+        sock.sendall(payload[sent:])  # whatever the cuts left over
+        # Boundaries are meaningless: only the whole stream, then EOF, is checked.
+        sock.shutdown(socket.SHUT_WR)
+        assert_echoed(recv_until_eof(sock), payload)
