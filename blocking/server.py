@@ -79,7 +79,8 @@ class EchoServer:
         try:
             if self.shutdown.requested:
                 raise StopAccepting  # the signal came just before: start no wait it cannot end
-            # WAIT (main thread): until a client connects, or a stop signal raises.
+            # WAIT (main thread): until a client connects, or a stop signal raises. A signal
+            # landing just after accept() returned drops that client: it came too late.
             return self.listener.accept()
         finally:
             self.accepting = False
@@ -116,7 +117,6 @@ class EchoServer:
             raise StopAccepting
 
     def stop_accepting(self) -> None:
-        # A client accepted just as the signal landed may be dropped: it came too late.
         self.listener.close()
 
     def close_all(self) -> None:

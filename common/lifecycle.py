@@ -102,8 +102,8 @@ class Shutdown:
         also writes the signal number to the other end of this pair (set_wakeup_fd);
         a multiplexing loop then sees the signal as one more readable socket.
         """
-        self._wakeup_reader, self._wakeup_writer = socket.socketpair()
+        reader, self._wakeup_writer = socket.socketpair()  # the writer must outlive this call
         self._wakeup_writer.setblocking(False)  # set_wakeup_fd requires it: a handler must never block
-        self._wakeup_reader.setblocking(False)
+        reader.setblocking(False)
         signal.set_wakeup_fd(self._wakeup_writer.fileno(), warn_on_full_buffer=False)
-        return self._wakeup_reader
+        return reader

@@ -88,6 +88,9 @@ class EchoServer:
         log.debug("%s connected", address)
 
     # --- read -----------------------------------------------------------------------
+    def wants_to_read(self, client: Client) -> bool:
+        return not client.eof and len(client.outbuf) < self.config.buffer_size
+
     def read(self, client: Client) -> None:
         room = self.config.buffer_size - len(client.outbuf)  # > 0, or we would not be watching
         try:
@@ -115,7 +118,7 @@ class EchoServer:
         if client.eof and not client.outbuf:
             return self.close_client(client)  # owed nothing after half-close: we are done
         events = selectors.EVENT_WRITE if client.outbuf else 0
-        if not client.eof and len(client.outbuf) < self.config.buffer_size:
+        if self.wants_to_read(client):
             events |= selectors.EVENT_READ
         if events != client.events:  # a modify() is a syscall: only when interest changes
             self.selector.modify(client.sock, events, client)
