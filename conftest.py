@@ -1,13 +1,12 @@
-"""The suite's command-line options and hypothesis profiles. They live at the root
-because pytest reads options only from the conftest files it loads before parsing the
-command line, and this is the one it always loads, with or without a test path."""
+"""The suite's plugin and hypothesis profiles. They live at the root because pytest
+reads options only from the conftest files it loads before parsing the command line,
+and this is the one it always loads, with or without a test path."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import settings
 
-from tests.support import MODELS
+pytest_plugins = ["tests.conformance.plugin"]
 
 # Every example talks to a real server over loopback: no per-example deadline (a loaded
 # machine is slow, not wrong). The default run stays quick; ask for more with
@@ -15,11 +14,3 @@ from tests.support import MODELS
 settings.register_profile("fast", max_examples=25, deadline=None)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile("fast")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--models",
-        default=",".join(MODELS),
-        help="comma-separated servers to test: model packages, or broken/<name> from tests/broken",
-    )

@@ -6,10 +6,13 @@ slow, crashed), and a helper that blocks forever turns a clear failure into a ha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
+import select
 import selectors
+import shlex
 import signal
 import socket
 import struct
@@ -17,26 +20,57 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO, Protocol
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
 BROKEN_PREFIX = "broken/"
+PORT = "{port}"  # where a server's command takes the port to listen on
 
 # Generous on purpose: on a loaded 2-core machine a slow answer is not a wrong answer.
 # Tests that check promptness assert their own, tighter, bounds.
 READY_TIMEOUT = 10.0
-IO_TIMEOUT = 10.0
+IO_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0  # a SIGTERM'd server may drain for the default 5 s before it exits
 
 READY_LINE = re.compile(r"listening on (?:\[(?P<ipv6>[^\]]+)\]|(?P<ipv4>[^:\s]+)):(?P<port>\d+)")
 
 Address = tuple[str, int]
+CompletedProcess = subprocess.CompletedProcess[str]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server under test: how to start it (or where it already runs), what it offers.
+
+    command is an argv with PORT ("{port}") where the port goes. A server that follows
+    io-models' command line (lifecycle) is started on port 0 and read its port from
+    its ready line; any other is given a free port and is ready once it accepts.
+    """
+
+    name: str
+    command: tuple[str, ...] | None = None
+    target: Address | None = None
+    lifecycle: bool = False
+    deviations: Mapping[str, str] = field(default_factory=dict)  # case id -> documented reason
+    unavailable: str | None = None  # why it cannot run here at all
+
+    def argv(self, port: int, *extra_args: str) -> list[str]:
+        assert self.command is not None, f"{self.name} runs elsewhere; the suite cannot start it"
+        return [part.replace(PORT, str(port)) for part in self.command] + list(extra_args)
+
+    def shown_command(self) -> str | None:
+        """The command as a reader would type it: `python`, not this machine's path to it."""
+        if self.command is None:
+            return None
+        return shlex.join("python" if part == sys.executable else part for part in self.command)
 
 
 def broken_script(name: str) -> Path:
@@ -44,78 +78,109 @@ def broken_script(name: str) -> Path:
     return REPO_ROOT / "tests" / "broken" / f"{name.removeprefix(BROKEN_PREFIX)}.py"
 
 
-def command_for(name: str) -> list[str]:
-    """The argv prefix that runs a model (`python -m blocking`) or a broken server."""
+def spec_for(name: str) -> ServerSpec:
+    """One of our models (`python -m blocking`), or a broken server (`broken/upper`)."""
     if name.startswith(BROKEN_PREFIX):
-        return [sys.executable, "-m", f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"]
-    return [sys.executable, "-m", name]
-
-
-def run_server(
-    command: Sequence[str], *args: str, timeout: float = READY_TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    """Run a server that is expected to exit on its own (bad arguments, --help, a busy port)."""
-    return subprocess.run(
-        [*command, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        module = f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"
+        return ServerSpec(name, (sys.executable, "-m", module, "--port", PORT), lifecycle=True)
+    return ServerSpec(
+        name,
+        (sys.executable, "-m", name, "--port", PORT),
+        lifecycle=True,
+        unavailable="select.epoll is Linux-only"
+        if name == "epoll_mux" and not hasattr(select, "epoll")
+        else None,
     )
 
 
-class ServerProcess:
-    """A server started with `--port 0`, running until close(); usable as a context manager.
+def run_server(spec: ServerSpec, port: int, *args: str, timeout: float = READY_TIMEOUT) -> CompletedProcess:
+    """Run a server that is expected to exit on its own (bad arguments, --help, a busy port)."""
+    return subprocess.run(
+        spec.argv(port, *args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
-    The constructor returns once the server has printed its ready line, so `address`
-    is connectable at once. stderr goes to a temporary file rather than a pipe: a pipe
-    nobody reads fills up and would block a chatty server.
+
+def free_port() -> int:
+    """A port nothing listens on now. Another process could take it before the server
+    does; then the server fails to start, loudly, rather than a test passing wrongly."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def accepts(address: Address) -> bool:
+    """Is something accepting connections at address?"""
+    try:
+        connect(address, timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+class Server(Protocol):
+    """What every test of groups 1-4 needs: an address. pid is None for a --target."""
+
+    @property
+    def address(self) -> Address: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class RunningElsewhere:
+    """A server the suite did not start (--target): an address and nothing more."""
+
+    address: Address
+    pid: None = None
+
+
+class ServerProcess:
+    """A server the suite started, running until close(); usable as a context manager.
+
+    The constructor returns once the server is ready: it printed its ready line, or,
+    for a server that does not print one, its port accepts connections. stdout and
+    stderr go to temporary files, not pipes: a pipe nobody reads fills up and would
+    block a chatty server.
     """
 
-    def __init__(
-        self, command: Sequence[str], *extra_args: str, ready_timeout: float = READY_TIMEOUT
-    ) -> None:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- open until close(), not one block
+    def __init__(self, spec: ServerSpec, *extra_args: str, ready_timeout: float = READY_TIMEOUT) -> None:
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- open until close(), not one block
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        port = 0 if spec.lifecycle else free_port()
         self.process = subprocess.Popen(
-            [*command, "--port", "0", *extra_args],
+            spec.argv(port, *extra_args),
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=self._stdout,
             stderr=self._stderr,
+            # Its own process group: close() can then end children it forked, too.
+            start_new_session=True,
         )
-        self.pid = self.process.pid
+        self.pid: int = self.process.pid
+        self.ready_line: str | None = None
         try:
-            self.ready_line = self._read_ready_line(ready_timeout)
+            self.address = self._wait_until_ready(("127.0.0.1", port), spec.lifecycle, ready_timeout)
         except BaseException:
             self.close()
             raise
-        match = READY_LINE.fullmatch(self.ready_line)
-        if match is None:
-            self.close()
-            raise AssertionError(f"not a ready line: {self.ready_line!r}")
-        self.address: Address = (match["ipv6"] or match["ipv4"], int(match["port"]))
 
-    def _read_ready_line(self, timeout: float) -> str:
-        # Raw os.read() on the pipe, watched by a selector: a readline() could block
-        # forever on a server that never prints, and the deadline must still hold.
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        received = b""
+    def _wait_until_ready(self, address: Address, announces: bool, timeout: float) -> Address:
         deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in received:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no ready line within {timeout}s; stderr:\n{self.stderr_text()}")
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.process.wait(STOP_TIMEOUT)
-                    raise AssertionError(
-                        f"server exited with {self.process.returncode} before it was ready; "
-                        f"stderr:\n{self.stderr_text()}"
-                    )
-                received += chunk
-        line, self._stdout_after_ready = received.split(b"\n", 1)
-        return line.decode()
+        while True:
+            if match := READY_LINE.search(self.stdout_text()):
+                self.ready_line = match[0]
+                return (match["ipv6"] or match["ipv4"], int(match["port"]))
+            if not announces and accepts(address):
+                return address
+            if not self.running():
+                raise AssertionError(
+                    f"server exited with {self.process.returncode} before it was ready; "
+                    f"stderr:\n{self.stderr_text()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not ready within {timeout}s; stderr:\n{self.stderr_text()}")
+            time.sleep(0.01)
 
     def send_signal(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -127,29 +192,25 @@ class ServerProcess:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def stdout_text(self) -> str:
+        return read_whole(self._stdout)
+
     def stderr_text(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
+        return read_whole(self._stderr)
 
-    def stdout_after_ready(self) -> bytes:
-        """Everything the server printed after its ready line; call once it has exited."""
-        assert self.process.stdout is not None and not self.running()
-        rest = self._stdout_after_ready
-        while chunk := os.read(self.process.stdout.fileno(), 4096):
-            rest += chunk
-        return rest
-
-    def close(self) -> None:
-        """Stop the server politely (SIGTERM), then firmly (SIGKILL) if it does not exit."""
+    def close(self, grace: float = STOP_TIMEOUT) -> None:
+        """Stop the server politely (SIGTERM), then firmly (SIGKILL) if it has not exited
+        after grace seconds; then end whatever it left running in its process group."""
         if self.running():
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(STOP_TIMEOUT)
+                self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self._stdout.close()
         self._stderr.close()
 
     def __enter__(self) -> ServerProcess:
@@ -159,6 +220,14 @@ class ServerProcess:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def read_whole(file: BinaryIO) -> str:
+    """All a child process has written to file so far. pread() leaves the file offset
+    alone: the child shares it, and a seek() here would make its next write land on
+    top of what it wrote before."""
+    descriptor = file.fileno()
+    return os.pread(descriptor, os.fstat(descriptor).st_size, 0).decode(errors="replace")
 
 
 # What the `start_server` fixture gives a test: start_server("--drain-timeout", "1").
@@ -208,11 +277,16 @@ def recv_exactly(sock: socket.socket, size: int, *, timeout: float = IO_TIMEOUT)
     received = bytearray()
     deadline = time.monotonic() + timeout
     while len(received) < size:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"got {len(received)} of {size} bytes in {timeout}s")
-        chunk = sock.recv(size - len(received))
+        try:
+            chunk = sock.recv(size - len(received))
+        except TimeoutError:
+            raise TimeoutError(
+                f"got {len(received)} of {size} bytes, then nothing for {sock.gettimeout()}s"
+            ) from None
         assert chunk, f"EOF after {len(received)} of {size} bytes"
         received += chunk
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"got {len(received)} of {size} bytes in {timeout}s")
     return bytes(received)
 
 
@@ -220,11 +294,18 @@ def recv_until_eof(sock: socket.socket, *, timeout: float = IO_TIMEOUT) -> bytes
     """Everything until the server's FIN. A reset raises ConnectionResetError."""
     received = bytearray()
     deadline = time.monotonic() + timeout
-    while chunk := sock.recv(1 << 16):
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no EOF: got {len(received)} bytes, then neither data nor FIN for {sock.gettimeout()}s"
+            ) from None
+        if not chunk:
+            return bytes(received)
         received += chunk
         if time.monotonic() > deadline:
             raise TimeoutError(f"no EOF within {timeout}s ({len(received)} bytes received)")
-    return bytes(received)
 
 
 def echo(sock: socket.socket, payload: bytes) -> bytes:
@@ -304,9 +385,12 @@ class PatternStream:
 PUSH_CHUNK = 65521
 
 
-def push_until_stalled(sock: socket.socket, stream: PatternStream, *, limit: int, stall: float) -> int:
-    """Send stream bytes without reading anything back, until limit bytes are sent or
-    the socket has not been writable for `stall` seconds. Returns the bytes sent.
+def push_until_stalled(
+    sock: socket.socket, stream: PatternStream, *, limit: int, stall: float, start: int = 0
+) -> int:
+    """Send stream bytes from offset start without reading anything back, until limit
+    bytes are sent or the socket has not been writable for `stall` seconds. Returns the
+    bytes sent.
 
     A writability wait rather than a blocking send, so a stalled push ends the loop
     instead of hanging inside sendall().
@@ -315,7 +399,7 @@ def push_until_stalled(sock: socket.socket, stream: PatternStream, *, limit: int
     with selectors.DefaultSelector() as selector:
         selector.register(sock, selectors.EVENT_WRITE)
         while pushed < limit and selector.select(stall):
-            pushed += sock.send(stream.read(pushed, min(PUSH_CHUNK, limit - pushed)))
+            pushed += sock.send(stream.read(start + pushed, min(PUSH_CHUNK, limit - pushed)))
     return pushed
 
 
@@ -332,6 +416,26 @@ def read_back_stream(sock: socket.socket, stream: PatternStream, size: int, *, t
     assert offset == size, f"EOF after {offset} of {size} bytes"
 
 
+class Stalled(BaseException):
+    """The server stopped answering: no echo, or no EOF, before the deadline.
+
+    Raised in place of TimeoutError inside hypothesis tests. Hypothesis reruns a failing
+    test many times to shrink its example: right for a wrong byte, useless for a silent
+    server, where every rerun waits out the same timeout, for minutes. Hypothesis
+    catches only Exception, so a BaseException ends the test at once; pytest reports it
+    as the failure.
+    """
+
+
+@contextlib.contextmanager
+def stall_ends_the_test() -> Iterator[None]:
+    """Turn a timeout into Stalled; also usable as a decorator."""
+    try:
+        yield
+    except TimeoutError as timeout:
+        raise Stalled(f"the server stalled: {timeout}") from timeout
+
+
 # --- conditions and measurements ----------------------------------------------------
 
 
@@ -346,13 +450,31 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 
 def server_holds_connection(pid: int, client_address: Address) -> bool:
-    """Does the server process still have a socket connected to this client address?"""
+    """Does the server still have a socket connected to this client address?"""
     return any(
         connection.raddr and tuple(connection.raddr)[:2] == client_address
-        for connection in psutil.Process(pid).net_connections(kind="tcp")
+        for process in process_tree(pid)
+        for connection in process.net_connections(kind="tcp")
     )
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process and every process it started: a server that forks one child per
+    client (socat fork) holds its memory and sockets across all of them."""
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
 def server_rss(pid: int) -> int:
-    """Resident memory of the process, in bytes."""
-    return int(psutil.Process(pid).memory_info().rss)
+    """Resident memory of the server, in bytes, over its whole process tree."""
+    return sum(int(process.memory_info().rss) for process in process_tree(pid))
+
+
+def server_fds(pid: int) -> int:
+    """Open file descriptors of the server, over its whole process tree."""
+    return sum(int(process.num_fds()) for process in process_tree(pid))
+
+
+def server_threads(pid: int) -> int:
+    """Threads of the server, over its whole process tree."""
+    return sum(int(process.num_threads()) for process in process_tree(pid))

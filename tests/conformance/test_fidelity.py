@@ -1,9 +1,10 @@
-"""Fidelity: every byte comes back in order and unchanged, whatever its value and
-however the client splits its writes."""
+"""Group 1, data fidelity: every byte comes back in order and unchanged, whatever its
+value, the payload's size, or how the client cuts its writes."""
 
 from __future__ import annotations
 
 import random
+import selectors
 import socket
 import time
 
@@ -11,33 +12,68 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conformance.cases import case
 from tests.support import (
-    ServerProcess,
+    Address,
+    Server,
     assert_echoed,
     connect,
     echo,
     exchange,
     recv_exactly,
     recv_until_eof,
+    stall_ends_the_test,
 )
 
-pytestmark = pytest.mark.timeout(30)
+# Per example: ample for 256 KiB over loopback, short enough that a silent server
+# fails the case in seconds.
+HYPOTHESIS_TIMEOUT = 5.0
 
 
-def test_every_byte_value_round_trips(server: ServerProcess) -> None:
+@case("1.1", "Every byte value, 0 to 255, comes back unchanged", timeout=30)
+def test_every_byte_value_round_trips(server: Server) -> None:
     # Both orders, so no byte value is only ever tested at the edge of a segment.
     payload = bytes(range(256)) + bytes(reversed(range(256)))
     with connect(server.address) as sock:
         assert_echoed(echo(sock, payload), payload)
 
 
+@case("1.2", "A one-byte write is echoed on its own, whatever the byte", timeout=30)
 @pytest.mark.parametrize("byte", [b"\x00", b"\xff", b"a", b"\n"], ids=["nul", "0xff", "letter", "newline"])
-def test_one_byte_payload(server: ServerProcess, byte: bytes) -> None:
+def test_one_byte_write(server: Server, byte: bytes) -> None:
     with connect(server.address) as sock:
         assert echo(sock, byte) == byte
 
 
-def test_many_small_writes_come_back_as_one_stream(server: ServerProcess) -> None:
+@case("1.3", "Nothing comes back that was not sent: empty writes get no bytes", timeout=30)
+def test_nothing_unprompted(server: Server) -> None:
+    with connect(server.address) as sock, selectors.DefaultSelector() as selector:
+        for _ in range(3):
+            assert sock.send(b"") == 0  # TCP sends nothing for it: the server sees no data
+        # Waiting for something not to happen needs a fixed wait: a server that greets,
+        # prompts or answers an empty write has sent it well within this.
+        selector.register(sock, selectors.EVENT_READ)
+        unprompted = sock.recv(4096) if selector.select(0.3) else b""
+        assert unprompted == b"", f"the server sent {unprompted!r} before receiving anything"
+        assert echo(sock, b"then one write") == b"then one write"
+
+
+# From one byte to 16 MiB, with the sizes either side of a power of two, where a server
+# that mishandles a full buffer or loses its last one shows it.
+SIZES = [1, 2, 1023, 65536, 65537, (1 << 20) + 1, 16 << 20]
+
+
+@case("1.4", "Payloads from 1 byte to 16 MiB come back whole, then EOF", timeout=90)
+@pytest.mark.parametrize("size", SIZES, ids=[f"{size}B" for size in SIZES])
+def test_payload_of_any_size(server: Server, size: int) -> None:
+    payload = random.Random(size).randbytes(size)
+    with connect(server.address) as sock:
+        # Sent while reading: a client that sends all before reading deadlocks on its own.
+        assert_echoed(exchange(sock, payload, timeout=60.0), payload)
+
+
+@case("1.5", "A thousand tiny writes come back as one stream, in order", timeout=30)
+def test_many_small_writes_come_back_as_one_stream(server: Server) -> None:
     generator = random.Random(862)
     writes = [generator.randbytes(generator.randint(1, 7)) for _ in range(1000)]
     with connect(server.address) as sock:
@@ -50,32 +86,41 @@ def test_many_small_writes_come_back_as_one_stream(server: ServerProcess) -> Non
         assert_echoed(recv_exactly(sock, len(payload)), payload)
 
 
-def test_multi_megabyte_payload_streamed_while_reading(server: ServerProcess) -> None:
-    # One byte past 8 MiB: a size that is a multiple of every buffer size could hide a
-    # server that loses the tail of its last buffer.
-    payload = random.Random(7007).randbytes((8 << 20) + 1)
-    with connect(server.address) as sock:
-        assert_echoed(exchange(sock, payload), payload)
+@case("1.6", "Any payload (hypothesis: any bytes, up to 256 KiB) is echoed exactly", timeout=120)
+def test_any_payload(server: Server) -> None:
+    echoes_any_payload(server.address)
+
+
+@given(payload=st.binary(max_size=256 << 10))
+@stall_ends_the_test()
+def echoes_any_payload(address: Address, payload: bytes) -> None:
+    # A fresh client per example, against the module's one server: examples must not
+    # share a connection, or one example's leftovers would fail the next.
+    with connect(address, timeout=HYPOTHESIS_TIMEOUT) as sock:
+        assert_echoed(exchange(sock, payload, timeout=HYPOTHESIS_TIMEOUT), payload)
 
 
 # Write sizes and pauses, drawn together: the same stream cut into pieces at random.
 chunkings = st.lists(st.tuples(st.integers(1, 8192), st.sampled_from([0.0, 0.0, 0.001, 0.01])), max_size=40)
+STREAM = random.Random(1862).randbytes(64 << 10)
 
 
-@given(payload=st.binary(max_size=64 << 10), chunking=chunkings)
-def test_any_payload_any_chunking_echoes_the_same_stream(
-    server: ServerProcess, payload: bytes, chunking: list[tuple[int, float]]
-) -> None:
-    # A fresh client per example, against the module's one server: examples must not
-    # share a connection, or one example's leftovers would fail the next.
-    with connect(server.address) as sock:
+@case("1.7", "One stream cut into any writes, with any pauses, echoes as the same stream", timeout=120)
+def test_any_chunking(server: Server) -> None:
+    echoes_any_chunking(server.address)
+
+
+@given(chunking=chunkings)
+@stall_ends_the_test()
+def echoes_any_chunking(address: Address, chunking: list[tuple[int, float]]) -> None:
+    with connect(address, timeout=HYPOTHESIS_TIMEOUT) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write its own segment
         sent = 0
         for size, pause in chunking:
-            sock.sendall(payload[sent : sent + size])
+            sock.sendall(STREAM[sent : sent + size])
             sent += size
             time.sleep(pause)
-        sock.sendall(payload[sent:])  # whatever the cuts left over
+        sock.sendall(STREAM[sent:])  # whatever the cuts left over
         # Boundaries are meaningless: only the whole stream, then EOF, is checked.
         sock.shutdown(socket.SHUT_WR)
-        assert_echoed(recv_until_eof(sock), payload)
+        assert_echoed(recv_until_eof(sock, timeout=HYPOTHESIS_TIMEOUT), STREAM)

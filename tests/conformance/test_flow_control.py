@@ -1,4 +1,5 @@
-"""Backpressure: a client that pushes without reading cannot grow the server's memory.
+"""Group 5, flow control: a client that pushes without reading cannot grow the
+server's memory, and once it reads, it gets everything.
 
 At the --buffer-size cap the server must stop reading from that client. Its kernel
 buffers then fill, TCP's window closes, and the client's sends stop being accepted.
@@ -10,15 +11,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-import pytest
-
+from tests.conformance.cases import case
 from tests.support import (
     PatternStream,
     ServerProcess,
+    assert_echoed,
     connect,
     echo,
     push_until_stalled,
     read_back_stream,
+    recv_exactly,
     server_rss,
 )
 
@@ -31,10 +33,15 @@ MAX_RSS_GROWTH = 32 << 20
 STALL = 1.0
 
 
-@pytest.mark.timeout(90)
+@case(
+    "5.1",
+    "Pushing 256 MiB without reading stalls, the server's memory bounded; then all arrives",
+    timeout=120,
+)
 def test_backpressure_bounds_server_memory(
-    server: ServerProcess, server_name: str, record_property: Callable[[str, object], None]
+    server_process: ServerProcess, record_property: Callable[[str, object], None]
 ) -> None:
+    server = server_process
     stream = PatternStream(seed=256)
     # A small receive buffer on the client: what the server sends piles up on the
     # server's side, not in a large client-side buffer.
@@ -45,10 +52,24 @@ def test_backpressure_bounds_server_memory(
         growth = server_rss(server.pid) - baseline
         record_property("bytes_pushed", pushed)
         record_property("rss_growth_bytes", growth)
-        # The figures, for the record: shown with -s (or -rP under xdist) and in --junitxml.
-        print(f"\n{server_name}: pushed {pushed / 2**20:.1f} MiB unread; RSS grew {growth / 2**20:.2f} MiB")
         assert pushed < PUSH_LIMIT, "the server read 256 MiB from a client that read nothing back"
         assert growth < MAX_RSS_GROWTH, f"server RSS grew {growth} bytes while {pushed} bytes were pushed"
         # Everything pushed is still owed: after the half-close it must all come back.
         sock.shutdown(socket.SHUT_WR)
         read_back_stream(sock, stream, pushed)
+
+
+@case("5.2", "Once a stalled client reads, the server reads from it again", timeout=60)
+def test_reading_resumes_after_a_stall(server_process: ServerProcess) -> None:
+    stream = PatternStream(seed=52)
+    offset = 0
+    with connect(server_process.address, rcvbuf=4096) as sock:
+        for _ in range(3):
+            # Push until the server stops reading, read everything back (no half-close),
+            # and push again: a server that never re-arms reading stalls on the second.
+            pushed = push_until_stalled(sock, stream, limit=8 << 20, stall=0.3, start=offset)
+            assert pushed > 0, "the server never read again after the client caught up"
+            assert_echoed(recv_exactly(sock, pushed, timeout=30.0), stream.read(offset, pushed), start=offset)
+            offset += pushed
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(1) == b""

@@ -1,5 +1,7 @@
-"""Lifecycle: the ready line, graceful stop on SIGTERM/SIGINT with a drain, the
-immediate exit on a second signal, and the command line's errors and answers."""
+"""Group 7, lifecycle: io-models' command-line contract. The ready line, a graceful
+stop on SIGTERM/SIGINT with a bounded drain, the immediate exit on a second signal, and
+the command line's errors and answers. It applies to our models and to any server that
+declares it follows the contract (--lifecycle)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import time
 import pytest
 
 from common import __version__
+from tests.conformance.cases import case
 from tests.support import (
+    ServerSpec,
     StartServer,
     connect,
     connection_refused,
@@ -20,8 +24,6 @@ from tests.support import (
     run_server,
     wait_until,
 )
-
-pytestmark = pytest.mark.timeout(30)
 
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT]
 # How long a stop that should be immediate may take on a loaded machine.
@@ -39,8 +41,10 @@ def ipv6_loopback_available() -> bool:
     return True
 
 
+@case("7.1", "The ready line, with the port it listens on, is the only line on stdout", timeout=30)
 def test_ready_line_is_the_only_stdout(start_server: StartServer) -> None:
-    server = start_server()
+    server = start_server()  # on port 0: the ready line is the only way to learn the port
+    assert server.ready_line is not None
     match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", server.ready_line)
     assert match, server.ready_line
     assert 0 < int(match[1]) < 65536
@@ -48,18 +52,21 @@ def test_ready_line_is_the_only_stdout(start_server: StartServer) -> None:
         assert echo(sock, b"ready") == b"ready"
     server.send_signal(signal.SIGTERM)
     assert server.wait(PROMPT) == 0
-    assert server.stdout_after_ready() == b"", "the ready line must be the only line on stdout"
+    assert server.stdout_text() == server.ready_line + "\n", "the ready line must be the only line on stdout"
 
 
+@case("7.2", "With an IPv6 host, the ready line brackets the address", timeout=30)
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
 def test_ipv6_host_is_bracketed(start_server: StartServer) -> None:
     server = start_server("--host", "::1")
+    assert server.ready_line is not None
     assert re.fullmatch(r"listening on \[::1\]:[1-9]\d*", server.ready_line), server.ready_line
     with connect(server.address) as sock:
         assert sock.family == socket.AF_INET6
         assert echo(sock, b"over IPv6") == b"over IPv6"
 
 
+@case("7.3", "SIGTERM or SIGINT with no clients: exit 0 at once", timeout=30)
 @pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda signum: signum.name)
 def test_stop_signal_with_no_clients_exits_0_promptly(start_server: StartServer, signum: int) -> None:
     server = start_server()
@@ -67,6 +74,11 @@ def test_stop_signal_with_no_clients_exits_0_promptly(start_server: StartServer,
     assert server.wait(PROMPT) == 0, server.stderr_text()
 
 
+@case(
+    "7.4",
+    "After SIGTERM, open clients are still served, new ones refused; exit 0 when they leave",
+    timeout=30,
+)
 def test_after_sigterm_open_client_is_served_and_new_ones_refused(start_server: StartServer) -> None:
     # A long drain: the exit must come from the client's close, not the deadline.
     server = start_server("--drain-timeout", "60")
@@ -80,6 +92,7 @@ def test_after_sigterm_open_client_is_served_and_new_ones_refused(start_server: 
         assert server.wait(PROMPT) == 0, server.stderr_text()
 
 
+@case("7.5", "At the drain timeout, remaining clients get a FIN and the server exits 0", timeout=30)
 def test_drain_timeout_closes_idle_client_and_exits_0(start_server: StartServer) -> None:
     server = start_server("--drain-timeout", "1")
     with connect(server.address) as sock:
@@ -93,6 +106,7 @@ def test_drain_timeout_closes_idle_client_and_exits_0(start_server: StartServer)
         assert recv_until_eof(sock, timeout=PROMPT) == b"", "the server closes the idle client with a FIN"
 
 
+@case("7.6", "A second stop signal during the drain exits at once, with 128 + the signal", timeout=30)
 @pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda signum: signum.name)
 def test_second_signal_during_drain_exits_at_once(start_server: StartServer, signum: int) -> None:
     server = start_server("--drain-timeout", "60")
@@ -105,10 +119,10 @@ def test_second_signal_during_drain_exits_at_once(start_server: StartServer, sig
         assert server.wait(PROMPT) == 128 + signum
 
 
-def test_port_in_use_is_one_line_error_exit_1(server_command: list[str]) -> None:
+@case("7.7", "A port in use: exit 1 with a one-line error", timeout=30)
+def test_port_in_use_is_one_line_error_exit_1(server_spec: ServerSpec) -> None:
     with socket.create_server(("127.0.0.1", 0)) as occupant:
-        port = occupant.getsockname()[1]
-        result = run_server(server_command, "--port", str(port))
+        result = run_server(server_spec, occupant.getsockname()[1])
     assert result.returncode == 1, result.stderr
     assert result.stdout == "", "no ready line when the server cannot listen"
     lines = result.stderr.splitlines()
@@ -116,6 +130,7 @@ def test_port_in_use_is_one_line_error_exit_1(server_command: list[str]) -> None
     assert lines[0].startswith("error: cannot listen on"), lines[0]
 
 
+@case("7.8", "Bad arguments: exit 2 with usage, no traceback", timeout=30)
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -128,22 +143,24 @@ def test_port_in_use_is_one_line_error_exit_1(server_command: list[str]) -> None
     ],
     ids=" ".join,
 )
-def test_bad_arguments_exit_2_with_usage(server_command: list[str], arguments: list[str]) -> None:
-    result = run_server(server_command, *arguments)
+def test_bad_arguments_exit_2_with_usage(server_spec: ServerSpec, arguments: list[str]) -> None:
+    result = run_server(server_spec, 0, *arguments)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_version(server_command: list[str]) -> None:
-    result = run_server(server_command, "--version")
+@case("7.9", "--version prints the version and exits 0", timeout=30)
+def test_version(server_spec: ServerSpec) -> None:
+    result = run_server(server_spec, 0, "--version")
     assert result.returncode == 0, result.stderr
     assert __version__ in result.stdout
 
 
-def test_help_lists_every_option(server_command: list[str]) -> None:
-    result = run_server(server_command, "--help")
+@case("7.10", "--help lists every option and exits 0", timeout=30)
+def test_help_lists_every_option(server_spec: ServerSpec) -> None:
+    result = run_server(server_spec, 0, "--help")
     assert result.returncode == 0, result.stderr
     for option in ("--host", "--port", "--backlog", "--buffer-size", "--drain-timeout", "--log-level"):
         assert option in result.stdout, f"--help does not mention {option}"

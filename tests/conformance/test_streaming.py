@@ -1,0 +1,61 @@
+"""Group 2, streaming: the echo arrives while the client is still sending. A server
+that collects until the client's EOF, or until a line ends, or until its read buffer
+is full, passes a test that half-closes at once; it fails these."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.conformance.cases import case
+from tests.support import PatternStream, Server, assert_echoed, connect, echo, recv_exactly
+
+# How long an echo may take on a loaded machine before it counts as not coming at all.
+PROMPT = 5.0
+
+
+@case("2.1", "Lock step: each write's echo arrives before the next write is sent", timeout=60)
+def test_lock_step(server: Server) -> None:
+    generator = random.Random(21)
+    with connect(server.address, timeout=PROMPT) as sock:
+        for number in range(200):
+            chunk = generator.randbytes(generator.randint(1, 4096))
+            sock.sendall(chunk)
+            try:
+                received = recv_exactly(sock, len(chunk), timeout=PROMPT)
+            except TimeoutError:
+                raise AssertionError(
+                    f"write {number}: no echo within {PROMPT}s, the client still sending"
+                ) from None
+            assert_echoed(received, chunk)
+
+
+@case("2.2", "Bytes with no line ending are echoed without waiting for one", timeout=30)
+def test_no_line_ending(server: Server) -> None:
+    with connect(server.address, timeout=PROMPT) as sock:
+        assert echo(sock, b"no line ending here") == b"no line ending here"
+        assert echo(sock, b"\r") == b"\r"  # half a CRLF
+
+
+STREAMED = 32 << 20
+
+
+@case("2.3", "A stream far larger than the socket buffers echoes while it is still being sent", timeout=90)
+def test_echo_while_sending(server: Server) -> None:
+    stream = PatternStream(seed=23)
+    with connect(server.address, timeout=PROMPT) as sock:
+        # The client never half-closes until all has come back: only a server that
+        # echoes as it reads can get 32 MiB through buffers a few MiB deep.
+        def send_all() -> None:
+            for offset in range(0, STREAMED, 1 << 16):
+                sock.sendall(stream.read(offset, 1 << 16))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sending = pool.submit(send_all)
+            received = 0
+            while received < STREAMED:
+                chunk = sock.recv(1 << 16)
+                assert chunk, f"EOF after {received} of {STREAMED} bytes, before the client half-closed"
+                assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
+                received += len(chunk)
+            sending.result(timeout=PROMPT)
