@@ -1,0 +1,124 @@
+"""The conformance suite can fail, and says where: each deliberately broken server in
+tests/broken is flagged in the group its defect belongs to. And the verdicts mean what
+they say: a server the suite starts with --server-cmd, one already running (--target)
+and a declared deviation each get the verdicts promised for them.
+
+Each test runs the suite in a subprocess, as a user would, and reads its JSON report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.report import Report, load
+from tests.support import REPO_ROOT, ServerProcess, ServerSpec
+
+# Each broken server's defect, and the group that must catch it.
+CAUGHT_IN = {
+    "upper": 1,  # transforms the data
+    "partial_send": 1,  # ignores what send() returns
+    "until_eof": 2,  # echoes nothing until the client's EOF
+    "one_at_a_time": 3,  # serves one client at a time
+    "no_flush_on_half_close": 4,  # closes before flushing on half-close
+    "never_closes": 4,  # never closes after the half-close
+    "crash_on_reset": 4,  # dies of a client's reset
+    "unbounded": 5,  # buffers without limit
+    "leaks_sockets": 6,  # never closes the socket (after sending its FIN)
+    "ignores_sigterm": 7,  # a stop signal changes nothing
+}
+FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
+# One cheap case from each group: enough to show which verdict each group gets.
+ONE_PER_GROUP = "1.1,2.2,3.2,4.2,5.2,6.3,7.9"
+
+
+def run_suite(report_directory: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Report]:
+    command = [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", "-q"]
+    result = subprocess.run(
+        [*command, "--report", str(report_directory), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert (report_directory / "conformance.json").is_file(), result.stdout + result.stderr
+    return result, load(report_directory / "conformance.json")
+
+
+def verdicts(report: Report) -> dict[str, str]:
+    return {result["case"]: result["verdict"] for result in report["results"]}
+
+
+def test_every_broken_server_has_a_group() -> None:
+    scripts = {path.stem for path in (REPO_ROOT / "tests" / "broken").glob("*.py")}
+    assert scripts - {"__init__", "harness"} == set(CAUGHT_IN)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("broken", "group"), CAUGHT_IN.items(), ids=list(CAUGHT_IN))
+def test_broken_server_fails_in_its_group(tmp_path: Path, broken: str, group: int) -> None:
+    result, report = run_suite(tmp_path, "--models", f"broken/{broken}", "--cases", str(group))
+    caught = sorted(case for case, verdict in verdicts(report).items() if verdict == "fail")
+    assert caught, f"no case of group {group} fails broken/{broken}:\n{result.stdout[-3000:]}"
+    assert result.returncode == 1
+    print(f"broken/{broken}: caught by {', '.join(caught)}")
+
+
+@pytest.mark.timeout(300)
+def test_server_cmd_runs_groups_1_to_6_and_7_only_when_declared(tmp_path: Path) -> None:
+    command = " ".join(part.replace("python", sys.executable) for part in FIVE_LINER)
+    result, report = run_suite(
+        tmp_path, "--server-cmd", command, "--server-name", "socketserver", "--cases", ONE_PER_GROUP
+    )
+    assert result.returncode == 0, result.stdout
+    assert verdicts(report) == {case: "pass" for case in ONE_PER_GROUP.split(",")} | {"7.9": "n/a"}
+    [server] = report["servers"]
+    assert server["capabilities"] == ["address", "process"]
+
+
+@pytest.mark.timeout(300)
+def test_target_runs_groups_1_to_4_only(tmp_path: Path) -> None:
+    spec = ServerSpec("socketserver", (sys.executable, *FIVE_LINER[1:]))
+    with ServerProcess(spec) as running:
+        host, port = running.address
+        result, report = run_suite(tmp_path, "--target", f"{host}:{port}", "--cases", ONE_PER_GROUP)
+    assert result.returncode == 0, result.stdout
+    expected = {
+        "1.1": "pass",
+        "2.2": "pass",
+        "3.2": "pass",
+        "4.2": "pass",
+        "5.2": "n/a",
+        "6.3": "n/a",
+        "7.9": "n/a",
+    }
+    assert verdicts(report) == expected
+    not_applicable = {result["reason"] for result in report["results"] if result["verdict"] == "n/a"}
+    assert all(reason.startswith("not applicable") for reason in not_applicable), not_applicable
+
+
+@pytest.mark.timeout(300)
+def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> None:
+    result, report = run_suite(
+        tmp_path,
+        "--models",
+        "broken/upper",
+        "--cases",
+        "1.1,4.2",
+        "--deviation",
+        "1.1=upper-cases letters by design",
+        "--deviation",
+        "4.2=a deviation it does not need",
+    )
+    [deviation] = [result for result in report["results"] if result["case"] == "1.1"]
+    assert deviation["verdict"] == "deviation"
+    assert deviation["reason"] == "upper-cases letters by design"
+    # A declared deviation that the server does not need is a stale declaration: a fail.
+    [stale] = [result for result in report["results"] if result["case"] == "4.2"]
+    assert stale["verdict"] == "fail"
+    assert "but the case passes" in stale["reason"]
+    assert result.returncode == 1
