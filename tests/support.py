@@ -451,30 +451,38 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 def server_holds_connection(pid: int, client_address: Address) -> bool:
     """Does the server still have a socket connected to this client address?"""
-    return any(
-        connection.raddr and tuple(connection.raddr)[:2] == client_address
-        for process in process_tree(pid)
-        for connection in process.net_connections(kind="tcp")
-    )
+
+    def connections_to_client(process: psutil.Process) -> int:
+        return sum(
+            1
+            for connection in process.net_connections(kind="tcp")
+            if connection.raddr and tuple(connection.raddr)[:2] == client_address
+        )
+
+    return over_process_tree(pid, connections_to_client) > 0
 
 
-def process_tree(pid: int) -> list[psutil.Process]:
-    """The process and every process it started: a server that forks one child per
-    client (socat fork) holds its memory and sockets across all of them."""
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
+def over_process_tree(pid: int, measure: Callable[[psutil.Process], int]) -> int:
+    """A measure summed over the process and every process it started: a server that
+    forks a child per client (socat fork) holds memory and sockets in all of them."""
+    server = psutil.Process(pid)  # NoSuchProcess if the server itself has died
+    total = measure(server)
+    for child in server.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # exited meanwhile: it holds nothing now
+            total += measure(child)
+    return total
 
 
 def server_rss(pid: int) -> int:
-    """Resident memory of the server, in bytes, over its whole process tree."""
-    return sum(int(process.memory_info().rss) for process in process_tree(pid))
+    """Resident memory of the server, in bytes."""
+    return over_process_tree(pid, lambda process: int(process.memory_info().rss))
 
 
 def server_fds(pid: int) -> int:
-    """Open file descriptors of the server, over its whole process tree."""
-    return sum(int(process.num_fds()) for process in process_tree(pid))
+    """Open file descriptors of the server."""
+    return over_process_tree(pid, lambda process: int(process.num_fds()))
 
 
 def server_threads(pid: int) -> int:
-    """Threads of the server, over its whole process tree."""
-    return sum(int(process.num_threads()) for process in process_tree(pid))
+    """Threads of the server."""
+    return over_process_tree(pid, lambda process: int(process.num_threads()))

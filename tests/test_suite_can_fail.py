@@ -122,3 +122,27 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
     assert stale["verdict"] == "fail"
     assert "but the case passes" in stale["reason"]
     assert result.returncode == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--server-cmd", "socat TCP-LISTEN:7,fork PIPE"], "put {port} where the port goes"),
+        (["--target", "localhost"], "expected HOST:PORT"),
+        (["--deviation", "1.1"], "expected CASE=REASON"),
+        (["--models", "no_such_model"], "unknown server 'no_such_model'"),
+    ],
+    ids=["server-cmd-without-port", "target-without-port", "deviation-without-reason", "unknown-model"],
+)
+def test_bad_options_stop_the_run_before_any_test(arguments: list[str], complaint: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert complaint in result.stderr

@@ -14,6 +14,7 @@ does not meet the case: xfail, strict, so a deviation that starts passing fails)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shlex
@@ -43,11 +44,6 @@ from tests.support import (
 )
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
-COLLECTOR = pytest.StashKey["Collector"]()
-
-# Documented deviations of our own models: case id -> the reason, in the model's words.
-# Each one must also be explained in that model's docstring.
-MODEL_DEVIATIONS: dict[str, dict[str, str]] = {}
 
 NOT_APPLICABLE = {
     Needs.PROCESS: "not applicable: needs the server's process (run it with --server-cmd, not --target)",
@@ -126,16 +122,7 @@ def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
                 raise pytest.UsageError(f"--models: no broken server {broken_script(name)}")
         elif name not in MODELS:
             raise pytest.UsageError(f"--models: unknown server {name!r}; the models are {', '.join(MODELS)}")
-        spec = spec_for(name)
-        servers.append(
-            ServerSpec(
-                spec.name,
-                spec.command,
-                lifecycle=spec.lifecycle,
-                deviations={**MODEL_DEVIATIONS.get(name, {}), **deviations},
-                unavailable=spec.unavailable,
-            )
-        )
+        servers.append(dataclasses.replace(spec_for(name), deviations=deviations))
     return servers
 
 
@@ -159,9 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "case(id, title, timeout): a numbered conformance case")
     config.stash[SERVERS] = servers_under_test(config)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) reports
-        collector = Collector(config)
-        config.stash[COLLECTOR] = collector
-        config.pluginmanager.register(collector, "conformance-collector")
+        config.pluginmanager.register(Collector(config), "conformance-collector")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -245,7 +230,10 @@ def start_server(server_spec: ServerSpec) -> Iterator[StartServer]:
 
 # --- verdicts and the report --------------------------------------------------------
 
-SEVERITY = {"n/a": 0, "pass": 1, "deviation": 2, "fail": 3}
+
+def severity(verdict: str) -> int:
+    """Higher is worse: a case's verdict is its worst item's, an item's its worst phase's."""
+    return -reports.SEVERITY.index(verdict)
 
 
 def outcome_of(report: pytest.TestReport) -> tuple[str, str]:
@@ -293,7 +281,7 @@ class Collector:
             {"name": info["variant"], "outcome": "n/a", "message": "", "details": "", "duration": 0.0},
         )
         variant["duration"] += report.duration
-        if SEVERITY[verdict] >= SEVERITY[variant["outcome"]]:
+        if severity(verdict) >= severity(variant["outcome"]):
             variant.update(outcome=verdict, message=message)
             if verdict == "fail":
                 variant["details"] = report.longreprtext
@@ -302,7 +290,7 @@ class Collector:
         results = []
         for (case_id, server_name), by_item in self.variants.items():
             variants = list(by_item.values())
-            worst = max(variants, key=lambda variant: SEVERITY[variant["outcome"]])
+            worst = max(variants, key=lambda variant: severity(variant["outcome"]))
             results.append(
                 {
                     "case": case_id,
