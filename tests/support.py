@@ -254,6 +254,21 @@ def connect(address: Address, *, rcvbuf: int | None = None, timeout: float = IO_
     return sock
 
 
+def connect_served(address: Address, number: int) -> socket.socket:
+    """A client the server has accepted and served once. Opening many clients this way,
+    one after another, keeps the listen backlog short: a burst of connects overflows a
+    small backlog (socketserver's is 5), and each dropped SYN costs a second or more
+    before the kernel retries it."""
+    sock = connect(address)
+    try:
+        greeting = f"client {number}".encode()
+        assert echo(sock, greeting) == greeting
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def connection_refused(address: Address) -> bool:
     """Does a new connection to address get refused (nobody listening any more)?"""
     try:
@@ -272,17 +287,24 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
+def recv_some(sock: socket.socket, limit: int, *, received: int, expected: int | None = None) -> bytes:
+    """One recv() of at most limit bytes. Past the socket's timeout, the TimeoutError
+    says how far the transfer got: "timed out" alone tells a reader nothing."""
+    try:
+        return sock.recv(limit)
+    except TimeoutError:
+        of = "" if expected is None else f" of {expected}"
+        raise TimeoutError(
+            f"got {received}{of} bytes, then neither data nor EOF for {sock.gettimeout()}s"
+        ) from None
+
+
 def recv_exactly(sock: socket.socket, size: int, *, timeout: float = IO_TIMEOUT) -> bytes:
     """Exactly size bytes; AssertionError on an early EOF, TimeoutError past the deadline."""
     received = bytearray()
     deadline = time.monotonic() + timeout
     while len(received) < size:
-        try:
-            chunk = sock.recv(size - len(received))
-        except TimeoutError:
-            raise TimeoutError(
-                f"got {len(received)} of {size} bytes, then nothing for {sock.gettimeout()}s"
-            ) from None
+        chunk = recv_some(sock, size - len(received), received=len(received), expected=size)
         assert chunk, f"EOF after {len(received)} of {size} bytes"
         received += chunk
         if time.monotonic() > deadline:
@@ -294,24 +316,22 @@ def recv_until_eof(sock: socket.socket, *, timeout: float = IO_TIMEOUT) -> bytes
     """Everything until the server's FIN. A reset raises ConnectionResetError."""
     received = bytearray()
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            chunk = sock.recv(1 << 16)
-        except TimeoutError:
-            raise TimeoutError(
-                f"no EOF: got {len(received)} bytes, then neither data nor FIN for {sock.gettimeout()}s"
-            ) from None
-        if not chunk:
-            return bytes(received)
+    while chunk := recv_some(sock, 1 << 16, received=len(received)):
         received += chunk
         if time.monotonic() > deadline:
             raise TimeoutError(f"no EOF within {timeout}s ({len(received)} bytes received)")
+    return bytes(received)
 
 
 def echo(sock: socket.socket, payload: bytes) -> bytes:
     """Send a payload small enough to fit the socket buffers, and read as much back."""
     sock.sendall(payload)
     return recv_exactly(sock, len(payload))
+
+
+def send_then_half_close(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
 
 
 def exchange(sock: socket.socket, payload: bytes, *, timeout: float = 30.0) -> bytes:
@@ -321,12 +341,8 @@ def exchange(sock: socket.socket, payload: bytes, *, timeout: float = 30.0) -> b
     client that sends everything before reading fills both directions' buffers.
     """
 
-    def send_then_half_close() -> None:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sending = pool.submit(send_then_half_close)
+        sending = pool.submit(send_then_half_close, sock, payload)
         received = recv_until_eof(sock, timeout=timeout)
         sending.result(timeout=timeout)  # re-raises what went wrong while sending
     return received
@@ -407,7 +423,7 @@ def read_back_stream(sock: socket.socket, stream: PatternStream, size: int, *, t
     """Read until EOF and check it is exactly the first size bytes of stream, in order."""
     offset = 0
     deadline = time.monotonic() + timeout
-    while chunk := sock.recv(1 << 16):
+    while chunk := recv_some(sock, 1 << 16, received=offset, expected=size):
         assert_echoed(chunk, stream.read(offset, len(chunk)), start=offset)
         offset += len(chunk)
         assert offset <= size, f"received more than the {size} bytes sent"

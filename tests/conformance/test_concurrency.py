@@ -25,6 +25,7 @@ from tests.support import (
     PatternStream,
     Server,
     connect,
+    connect_served,
     echo,
     push_until_stalled,
     read_back_stream,
@@ -44,7 +45,7 @@ ROUNDS = 10
 def test_interleaved_clients_each_get_their_own_bytes(server: Server) -> None:
     generator = random.Random(31)
     with ExitStack() as stack:
-        clients = [stack.enter_context(connect(server.address)) for _ in range(CLIENTS)]
+        clients = [stack.enter_context(connect_served(server.address, number)) for number in range(CLIENTS)]
         for round_number in range(ROUNDS):
             # Each chunk names its client and round, so a byte delivered to the wrong
             # client, or in the wrong order, cannot match.

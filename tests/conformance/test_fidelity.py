@@ -7,6 +7,7 @@ import random
 import selectors
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from tests.support import (
     exchange,
     recv_exactly,
     recv_until_eof,
+    send_then_half_close,
     stall_ends_the_test,
 )
 
@@ -72,7 +74,21 @@ def test_payload_of_any_size(server: Server, size: int) -> None:
         assert_echoed(exchange(sock, payload, timeout=60.0), payload)
 
 
-@case("1.5", "A thousand tiny writes come back as one stream, in order", timeout=30)
+@case("1.5", "A reader that pauses mid-stream still gets every byte: partial sends lose nothing", timeout=60)
+def test_pause_in_reading_loses_nothing(server: Server) -> None:
+    payload = random.Random(15).randbytes(4 << 20)
+    # A small receive buffer: while the client is not reading, the server's sends soon
+    # meet a full socket buffer, and send() writes part of what it is given, or nothing.
+    with connect(server.address, rcvbuf=4096) as sock, ThreadPoolExecutor(max_workers=1) as pool:
+        sending = pool.submit(send_then_half_close, sock, payload)
+        received = recv_exactly(sock, 64 << 10)
+        time.sleep(0.5)  # the pause: the stimulus itself, not a wait for something
+        received += recv_until_eof(sock, timeout=30.0)
+        sending.result(timeout=30.0)
+    assert_echoed(received, payload)
+
+
+@case("1.6", "A thousand tiny writes come back as one stream, in order", timeout=30)
 def test_many_small_writes_come_back_as_one_stream(server: Server) -> None:
     generator = random.Random(862)
     writes = [generator.randbytes(generator.randint(1, 7)) for _ in range(1000)]
@@ -86,7 +102,7 @@ def test_many_small_writes_come_back_as_one_stream(server: Server) -> None:
         assert_echoed(recv_exactly(sock, len(payload)), payload)
 
 
-@case("1.6", "Any payload (hypothesis: any bytes, up to 256 KiB) is echoed exactly", timeout=120)
+@case("1.7", "Any payload (hypothesis: any bytes, up to 256 KiB) is echoed exactly", timeout=120)
 def test_any_payload(server: Server) -> None:
     echoes_any_payload(server.address)
 
@@ -105,7 +121,7 @@ chunkings = st.lists(st.tuples(st.integers(1, 8192), st.sampled_from([0.0, 0.0, 
 STREAM = random.Random(1862).randbytes(64 << 10)
 
 
-@case("1.7", "One stream cut into any writes, with any pauses, echoes as the same stream", timeout=120)
+@case("1.8", "One stream cut into any writes, with any pauses, echoes as the same stream", timeout=120)
 def test_any_chunking(server: Server) -> None:
     echoes_any_chunking(server.address)
 

@@ -11,6 +11,7 @@ from tests.conformance.cases import case
 from tests.support import (
     ServerProcess,
     connect,
+    connect_served,
     echo,
     reset,
     server_fds,
@@ -72,7 +73,10 @@ def test_threads_after_waves_of_clients(server_process: ServerProcess) -> None:
     threads_baseline = server_threads(server_process.pid)
     for wave in range(WAVES):
         with ExitStack() as stack:
-            clients = [stack.enter_context(connect(server_process.address)) for _ in range(WAVE_SIZE)]
+            clients = [
+                stack.enter_context(connect_served(server_process.address, number))
+                for number in range(WAVE_SIZE)
+            ]
             for index, sock in enumerate(clients):
                 message = f"wave {wave} client {index}".encode()
                 assert echo(sock, message) == message
