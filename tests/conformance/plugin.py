@@ -97,6 +97,10 @@ def parse_target(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def shown_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
     option = config.getoption
     deviations = parse_deviations(option("--deviation"))
@@ -336,7 +340,7 @@ class Collector:
                 {
                     "name": spec.name,
                     "command": spec.shown_command(),
-                    "address": None if spec.target is None else "{}:{}".format(*spec.target),
+                    "address": None if spec.target is None else shown_address(*spec.target),
                     "capabilities": [need.value for need in capabilities(spec)],
                     "deviations": dict(spec.deviations),
                 }
