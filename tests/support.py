@@ -39,6 +39,7 @@ PORT = "{port}"  # where a server's command takes the port to listen on
 READY_TIMEOUT = 10.0
 IO_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0  # a SIGTERM'd server may drain for the default 5 s before it exits
+EXIT_TIMEOUT = 5.0  # a server that should exit at once (bad arguments, --help) but serves instead
 
 READY_LINE = re.compile(r"listening on (?:\[(?P<ipv6>[^\]]+)\]|(?P<ipv4>[^:\s]+)):(?P<port>\d+)")
 
@@ -93,7 +94,7 @@ def spec_for(name: str) -> ServerSpec:
     )
 
 
-def run_server(spec: ServerSpec, port: int, *args: str, timeout: float = READY_TIMEOUT) -> CompletedProcess:
+def run_server(spec: ServerSpec, port: int, *args: str, timeout: float = EXIT_TIMEOUT) -> CompletedProcess:
     """Run a server that is expected to exit on its own (bad arguments, --help, a busy port)."""
     return subprocess.run(
         spec.argv(port, *args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False

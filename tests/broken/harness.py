@@ -14,15 +14,24 @@ import threading
 import time
 from collections.abc import Callable
 
-from common import STOP_SIGNALS, announce, listen, parse_config
+from common import STOP_SIGNALS, Config, announce, listen, parse_config
 
 ServeClient = Callable[[socket.socket, int], None]
+ParseConfig = Callable[[str, str], Config]
+Listen = Callable[[Config], socket.socket]
 
 
-def run(serve_client: ServeClient, *, accept_timeout: float | None = 0.05, threads: bool = True) -> None:
+def run(
+    serve_client: ServeClient,
+    *,
+    accept_timeout: float | None = 0.05,
+    threads: bool = True,
+    parse: ParseConfig = parse_config,
+    start_listening: Listen = listen,
+) -> None:
     """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
-    config = parse_config(serve_client.__module__, "a deliberately broken echo server")
-    listener = listen(config)
+    config = parse(serve_client.__module__, "a deliberately broken echo server")
+    listener = start_listening(config)
     stopping = threading.Event()
     for stop_signal in STOP_SIGNALS:  # before the ready line: a stop may follow it at once
         signal.signal(stop_signal, lambda signum, frame: stopping.set())

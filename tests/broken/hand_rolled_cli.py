@@ -1,0 +1,38 @@
+"""Broken on purpose: starts up the way many tutorials do, options straight from
+sys.argv and a bare bind(). It serves well, but a bad argument or a busy port is a
+traceback, and --help and --version are ignored: it starts serving instead."""
+
+import contextlib
+import socket
+import sys
+
+from common import Config
+from tests.broken.harness import run
+
+
+def parse_by_hand(prog: str, description: str) -> Config:
+    # DEFECT: no checks, no usage line, no exit 2; unknown options are ignored
+    options = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=False))
+    return Config(
+        host=options.get("--host", "127.0.0.1"),
+        port=int(options.get("--port", "7007")),
+        backlog=int(options.get("--backlog", "128")),
+        buffer_size=int(options.get("--buffer-size", "65536")),
+        drain_timeout=float(options.get("--drain-timeout", "5")),
+        log_level="INFO",
+    )
+
+
+def listen_by_hand(config: Config) -> socket.socket:
+    return socket.create_server(
+        (config.host, config.port), backlog=config.backlog
+    )  # DEFECT: no error handling
+
+
+def serve_client(sock: socket.socket, buffer_size: int) -> None:
+    with sock, contextlib.suppress(OSError):  # a reset or broken pipe ends this client only
+        while data := sock.recv(buffer_size):
+            sock.sendall(data)
+
+
+run(serve_client, parse=parse_by_hand, start_listening=listen_by_hand)
