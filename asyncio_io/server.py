@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from common import STOP_SIGNALS, Config, Shutdown, announce, listen, parse_config
+from common import STOP_SIGNALS, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("asyncio_io")
 
@@ -42,6 +42,9 @@ class EchoProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.address = transport.get_extra_info("peername")
+        if not self.server.limit.admits(len(self.server.clients)):
+            transport.close()  # at --max-connections: the client sees its connection end at once
+            return
         transport.set_write_buffer_limits(high=self.server.config.buffer_size)
         self.server.clients.add(self)
         log.debug("%s connected", self.address)
@@ -74,6 +77,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: set[EchoProtocol] = set()
 
     # --- listen ---------------------------------------------------------------------

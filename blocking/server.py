@@ -27,7 +27,7 @@ import logging
 import socket
 import threading
 
-from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("blocking")
 
@@ -40,6 +40,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: dict[socket.socket, threading.Thread] = {}
         self.lock = threading.Lock()  # clients is changed by the main and client threads
         self.accepting = False  # True only while the main thread waits in accept()
@@ -65,6 +66,11 @@ class EchoServer:
             return  # a stop signal ended the wait
         except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
             log.error("accept failed: %s", error)
+            return
+        with self.lock:  # client threads remove themselves under the same lock
+            open_connections = len(self.clients)
+        if not self.limit.admits(open_connections):
+            sock.close()  # at --max-connections: the client sees its connection end at once
             return
         thread = threading.Thread(target=self.serve_client, args=(sock, address), daemon=True)
         with self.lock:

@@ -5,11 +5,13 @@ server: every `accept`, `recv`, `send`, `select` and `close` lives in `<model>/s
 
 from common.config import READ_SIZE, Config, __version__, parse_config
 from common.lifecycle import STOP_SIGNALS, Shutdown, announce, listen
+from common.limits import ConnectionLimit
 
 __all__ = [
     "READ_SIZE",
     "STOP_SIGNALS",
     "Config",
+    "ConnectionLimit",
     "Shutdown",
     "__version__",
     "announce",

@@ -15,6 +15,7 @@ DEFAULT_PORT = 7007  # RFC 862 echo is port 7, which needs root; 7007 is the unp
 DEFAULT_BACKLOG = 128
 DEFAULT_BUFFER_SIZE = 64 * 1024
 DEFAULT_DRAIN_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTIONS = 1000  # nginx's worker_connections default is 512; threads make 1000 cheap enough
 
 # The most one recv() asks for. Python allocates the full size before the call and
 # shrinks it after, so a larger number costs every small read a large allocation.
@@ -28,6 +29,7 @@ class Config:
     backlog: int
     buffer_size: int  # cap on bytes owed to one client; at the cap we stop reading from it
     drain_timeout: float  # seconds open connections get to finish after a stop signal
+    max_connections: int  # clients served at once; one more is closed as soon as it is accepted
     log_level: str
 
 
@@ -60,6 +62,13 @@ def parse_config(prog: str, description: str, argv: Sequence[str] | None = None)
         help="after SIGINT/SIGTERM, how long open connections may finish before they are closed",
     )
     parser.add_argument(
+        "--max-connections",
+        type=_bounded(int, 1, 10**6),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="clients served at once; a client beyond them is closed as soon as it is accepted",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.upper,
         default="INFO",
@@ -79,6 +88,7 @@ def parse_config(prog: str, description: str, argv: Sequence[str] | None = None)
         backlog=args.backlog,
         buffer_size=args.buffer_size,
         drain_timeout=args.drain_timeout,
+        max_connections=args.max_connections,
         log_level=args.log_level,
     )
 

@@ -28,7 +28,7 @@ import select
 import socket
 import sys
 
-from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("epoll_mux")
 
@@ -48,6 +48,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
 
     # --- listen ---------------------------------------------------------------------
@@ -88,6 +89,9 @@ class EchoServer:
             return  # the client left (or reset) before we got to it
         except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
             log.error("accept failed: %s", error)
+            return
+        if not self.limit.admits(len(self.clients)):
+            sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
         client = Client(sock, address)

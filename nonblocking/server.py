@@ -24,7 +24,7 @@ import logging
 import socket
 import time
 
-from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("nonblocking")
 
@@ -46,6 +46,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -87,6 +88,9 @@ class EchoServer:
         except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
             log.error("accept failed: %s", error)
             return False
+        if not self.limit.admits(len(self.clients)):
+            sock.close()  # at --max-connections: the client sees its connection end at once
+            return True
         sock.setblocking(False)
         self.clients[sock] = Client(sock, address)
         log.debug("%s connected", address)

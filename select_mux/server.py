@@ -24,7 +24,7 @@ import logging
 import select
 import socket
 
-from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("select_mux")
 
@@ -45,6 +45,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -93,6 +94,9 @@ class EchoServer:
         if sock.fileno() >= FD_SETSIZE:
             log.warning("%s refused: descriptor %d is beyond select()'s limit", address, sock.fileno())
             sock.close()
+            return
+        if not self.limit.admits(len(self.clients)):
+            sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
         self.clients[sock] = Client(sock, address)

@@ -21,7 +21,7 @@ import logging
 import selectors
 import socket
 
-from common import READ_SIZE, Config, Shutdown, announce, listen, parse_config
+from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
 
 log = logging.getLogger("selectors_mux")
 
@@ -41,6 +41,7 @@ class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
+        self.limit = ConnectionLimit(config.max_connections)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -80,6 +81,9 @@ class EchoServer:
             return  # the client left (or reset) before we got to it
         except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
             log.error("accept failed: %s", error)
+            return
+        if not self.limit.admits(len(self.clients)):
+            sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
         client = Client(sock, address)

@@ -30,6 +30,7 @@ CAUGHT_IN = {
     "leaks_sockets": 6,  # never closes the socket (after sending its FIN)
     "ignores_sigterm": 7,  # a stop signal changes nothing
     "hand_rolled_cli": 7,  # options from sys.argv, a bare bind(): tracebacks, no --help
+    "unlimited": 8,  # ignores --max-connections
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.

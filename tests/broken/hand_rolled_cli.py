@@ -19,6 +19,7 @@ def parse_by_hand(prog: str, description: str) -> Config:
         backlog=int(options.get("--backlog", "128")),
         buffer_size=int(options.get("--buffer-size", "65536")),
         drain_timeout=float(options.get("--drain-timeout", "5")),
+        max_connections=int(options.get("--max-connections", "1000")),
         log_level="INFO",
     )
 

@@ -3,6 +3,8 @@ plain way (a thread per client), so a test that fails against one fails for its 
 
 Each broken server is `serve_client` with one classic mistake, handed to run(). Run
 one as `python -m tests.broken.NAME`; the suite selects it with `--models broken/NAME`.
+run() takes --max-connections but enforces no limit: every broken server fails group 8,
+and `unlimited`, whose one defect that is, fails nothing else.
 """
 
 from __future__ import annotations

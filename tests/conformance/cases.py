@@ -60,6 +60,7 @@ GROUPS = {
             Needs.LIFECYCLE,
             "ready line, graceful stop, exit codes: the io-models CLI contract",
         ),
+        Group(8, "Limits", Needs.LIFECYCLE, "a client too many is turned away; no one else is"),
     ]
 }
 

@@ -139,6 +139,7 @@ def test_port_in_use_is_one_line_error_exit_1(server_spec: ServerSpec) -> None:
         ["--port", "abc"],
         ["--buffer-size", "0"],
         ["--drain-timeout", "-1"],
+        ["--max-connections", "0"],
         ["--no-such-option"],
     ],
     ids=" ".join,
@@ -162,5 +163,14 @@ def test_version(server_spec: ServerSpec) -> None:
 def test_help_lists_every_option(server_spec: ServerSpec) -> None:
     result = run_server(server_spec, 0, "--help")
     assert result.returncode == 0, result.stderr
-    for option in ("--host", "--port", "--backlog", "--buffer-size", "--drain-timeout", "--log-level"):
+    options = (
+        "--host",
+        "--port",
+        "--backlog",
+        "--buffer-size",
+        "--drain-timeout",
+        "--max-connections",
+        "--log-level",
+    )
+    for option in options:
         assert option in result.stdout, f"--help does not mention {option}"
