@@ -67,7 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--lifecycle",
         action="store_true",
-        help="the --server-cmd server follows io-models' command line: run group 7 against it too",
+        help="the --server-cmd server follows io-models' command line: run groups 7 and 8 against it too",
     )
     group.addoption(
         "--deviation",
