@@ -2,12 +2,11 @@
 sys.argv and a bare bind(). It serves well, but a bad argument or a busy port is a
 traceback, and --help and --version are ignored: it starts serving instead."""
 
-import contextlib
 import socket
 import sys
 
 from common import Config
-from tests.broken.harness import run
+from tests.broken.harness import echo_correctly, run
 
 
 def parse_by_hand(prog: str, description: str) -> Config:
@@ -30,10 +29,4 @@ def listen_by_hand(config: Config) -> socket.socket:
     )  # DEFECT: no error handling
 
 
-def serve_client(sock: socket.socket, buffer_size: int) -> None:
-    with sock, contextlib.suppress(OSError):  # a reset or broken pipe ends this client only
-        while data := sock.recv(buffer_size):
-            sock.sendall(data)
-
-
-run(serve_client, parse=parse_by_hand, start_listening=listen_by_hand)
+run(echo_correctly, parse=parse_by_hand, start_listening=listen_by_hand)

@@ -1,14 +1,16 @@
 """What every broken server shares: the models' command line and lifecycle, done the
 plain way (a thread per client), so a test that fails against one fails for its defect.
 
-Each broken server is `serve_client` with one classic mistake, handed to run(). Run
-one as `python -m tests.broken.NAME`; the suite selects it with `--models broken/NAME`.
-run() takes --max-connections but enforces no limit: every broken server fails group 8,
-and `unlimited`, whose one defect that is, fails nothing else.
+Each broken server is one classic mistake: most in their own `serve_client`, handed to
+run(); the rest in how they ask run() to start, accept or stop, serving with
+`echo_correctly`. Run one as `python -m tests.broken.NAME`; the suite selects it with
+`--models broken/NAME`. run() takes --max-connections but enforces no limit: every
+broken server fails group 8, and `unlimited`, whose one defect that is, nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,11 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 
+import __main__
 from common import STOP_SIGNALS, Config, announce, listen, parse_config
 
 ServeClient = Callable[[socket.socket, int], None]
 ParseConfig = Callable[[str, str], Config]
 Listen = Callable[[Config], socket.socket]
+
+
+def echo_correctly(sock: socket.socket, buffer_size: int) -> None:
+    """serve_client done right, for the broken servers whose defect lies elsewhere."""
+    with sock, contextlib.suppress(OSError):  # a reset or broken pipe ends this client only
+        while data := sock.recv(buffer_size):
+            sock.sendall(data)
 
 
 def run(
@@ -32,7 +42,9 @@ def run(
     start_listening: Listen = listen,
 ) -> None:
     """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
-    config = parse(serve_client.__module__, "a deliberately broken echo server")
+    # The module run with -m names the program: the broken server, not this harness.
+    program = __main__.__spec__.name if __main__.__spec__ else serve_client.__module__
+    config = parse(program, "a deliberately broken echo server")
     listener = start_listening(config)
     stopping = threading.Event()
     for stop_signal in STOP_SIGNALS:  # before the ready line: a stop may follow it at once
