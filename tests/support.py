@@ -37,7 +37,7 @@ PORT = "{port}"  # where a server's command takes the port to listen on
 # Generous on purpose: on a loaded 2-core machine a slow answer is not a wrong answer.
 # Tests that check promptness assert their own, tighter, bounds.
 READY_TIMEOUT = 10.0
-IO_TIMEOUT = 5.0
+IO_TIMEOUT = 5.0  # how long an echo may take before it counts as never coming
 STOP_TIMEOUT = 10.0  # a SIGTERM'd server may drain for the default 5 s before it exits
 EXIT_TIMEOUT = 5.0  # a server that should exit at once (bad arguments, --help) but serves instead
 

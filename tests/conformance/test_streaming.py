@@ -8,31 +8,28 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.conformance.cases import case
-from tests.support import PatternStream, Server, assert_echoed, connect, echo, recv_exactly
-
-# How long an echo may take on a loaded machine before it counts as not coming at all.
-PROMPT = 5.0
+from tests.support import IO_TIMEOUT, PatternStream, Server, assert_echoed, connect, echo, recv_exactly
 
 
 @case("2.1", "Lock step: each write's echo arrives before the next write is sent", timeout=60)
 def test_lock_step(server: Server) -> None:
     generator = random.Random(21)
-    with connect(server.address, timeout=PROMPT) as sock:
+    with connect(server.address) as sock:
         for number in range(200):
             chunk = generator.randbytes(generator.randint(1, 4096))
             sock.sendall(chunk)
             try:
-                received = recv_exactly(sock, len(chunk), timeout=PROMPT)
+                received = recv_exactly(sock, len(chunk))
             except TimeoutError:
                 raise AssertionError(
-                    f"write {number}: no echo within {PROMPT}s, the client still sending"
+                    f"write {number}: no echo within {IO_TIMEOUT}s, the client still sending"
                 ) from None
             assert_echoed(received, chunk)
 
 
 @case("2.2", "Bytes with no line ending are echoed without waiting for one", timeout=30)
 def test_no_line_ending(server: Server) -> None:
-    with connect(server.address, timeout=PROMPT) as sock:
+    with connect(server.address) as sock:
         assert echo(sock, b"no line ending here") == b"no line ending here"
         assert echo(sock, b"\r") == b"\r"  # half a CRLF
 
@@ -43,7 +40,7 @@ STREAMED = 32 << 20
 @case("2.3", "A stream far larger than the socket buffers echoes while it is still being sent", timeout=90)
 def test_echo_while_sending(server: Server) -> None:
     stream = PatternStream(seed=23)
-    with connect(server.address, timeout=PROMPT) as sock:
+    with connect(server.address) as sock:
         # The client never half-closes until all has come back: only a server that
         # echoes as it reads can get 32 MiB through buffers a few MiB deep.
         def send_all() -> None:
@@ -58,4 +55,4 @@ def test_echo_while_sending(server: Server) -> None:
                 assert chunk, f"EOF after {received} of {STREAMED} bytes, before the client half-closed"
                 assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
                 received += len(chunk)
-            sending.result(timeout=PROMPT)
+            sending.result(timeout=IO_TIMEOUT)
