@@ -24,8 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from common import STOP_SIGNALS, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
+from common import (
+    STOP_SIGNALS,
+    AcceptPause,
+    Config,
+    ConnectionLimit,
+    IdleTimer,
+    Shutdown,
+    announce,
+    listen,
+    parse_config,
+)
 
 log = logging.getLogger("asyncio_io")
 
@@ -42,18 +53,22 @@ class EchoProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.address = transport.get_extra_info("peername")
+        self.server.accept_pause.accepted()
         if not self.server.limit.admits(len(self.server.clients)):
             transport.close()  # at --max-connections: the client sees its connection end at once
             return
         transport.set_write_buffer_limits(high=self.server.config.buffer_size)
         self.server.clients.add(self)
+        self.server.idle.touch(self)
         log.debug("%s connected", self.address)
 
     # --- read -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)  # sends at once; what the kernel does not take is kept
+        self.server.idle.touch(self)
 
     def eof_received(self) -> bool:
+        self.server.idle.touch(self)
         return False  # half-close: close, which flushes what we still owe, then sends FIN
 
     # --- write ----------------------------------------------------------------------
@@ -61,15 +76,19 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
 
     def resume_writing(self) -> None:
+        # The client read what we owed it down to a quarter of the cap. The transport
+        # reports its sends only through these callbacks: this is our send progress.
+        self.server.idle.touch(self)
         self.transport.resume_reading()
 
     # --- close ----------------------------------------------------------------------
     def connection_lost(self, error: Exception | None) -> None:
         if isinstance(error, ConnectionError):
-            log.debug("%s gone: %s", self.address, error)  # reset or broken pipe: routine
+            log.debug("%s closed: %s", self.address, error)  # reset or broken pipe: routine
         elif error is not None:
             log.warning("%s failed: %s", self.address, error)  # only this client ends
         self.server.clients.discard(self)
+        self.server.idle.forget(self)
         self.closed.set_result(None)
 
 
@@ -78,6 +97,8 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[EchoProtocol] = IdleTimer(config.idle_timeout)
         self.clients: set[EchoProtocol] = set()
 
     # --- listen ---------------------------------------------------------------------
@@ -88,6 +109,12 @@ class EchoServer:
         self.server = await loop.create_server(
             lambda: EchoProtocol(self), sock=self.listener, backlog=self.config.backlog
         )
+        # Out of descriptors (EMFILE), asyncio's accept stops watching the listener and
+        # tries again a second later, on its own; it reports each failure to the loop's
+        # exception handler, which ours quiets to one line per spell.
+        loop.set_exception_handler(self.loop_error)
+        if self.config.idle_timeout:
+            self.idle_sweeper = asyncio.create_task(self.close_idle_clients())
         self.stopping = asyncio.Event()
         for signum in STOP_SIGNALS:  # asyncio's own wakeup socket, as in selectors_mux
             loop.add_signal_handler(signum, self.stop_signal, signum)
@@ -99,6 +126,23 @@ class EchoServer:
         await self.stopping.wait()
         self.stop_accepting()
         await self.close_all()
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if isinstance(error, OSError) and context["message"].startswith("socket.accept()"):
+            self.accept_pause.after(error)  # logs once per spell; asyncio itself waits
+        else:
+            loop.default_exception_handler(context)
+
+    async def close_idle_clients(self) -> None:
+        # asyncio has no idle timeout of its own: one task sweeps every --idle-timeout.
+        while True:
+            next_expiry = self.idle.timeout()
+            await asyncio.sleep(self.config.idle_timeout if next_expiry is None else next_expiry)
+            for client in self.idle.expired():
+                log.debug("%s closed: idle for %gs", client.address, self.config.idle_timeout)
+                self.idle.forget(client)  # now: connection_lost comes only on the next pass
+                client.transport.abort()  # nothing moved for that long: owed bytes would not
 
     # --- shutdown -------------------------------------------------------------------
     def stop_signal(self, signum: int) -> None:

@@ -16,6 +16,7 @@ DEFAULT_BACKLOG = 128
 DEFAULT_BUFFER_SIZE = 64 * 1024
 DEFAULT_DRAIN_TIMEOUT = 5.0
 DEFAULT_MAX_CONNECTIONS = 1000  # nginx's worker_connections default is 512; threads make 1000 cheap enough
+DEFAULT_IDLE_TIMEOUT = 0.0  # off: an echo client may rightly sit silent; set one to shed dead peers
 
 # The most one recv() asks for. Python allocates the full size before the call and
 # shrinks it after, so a larger number costs every small read a large allocation.
@@ -30,6 +31,7 @@ class Config:
     buffer_size: int  # cap on bytes owed to one client; at the cap we stop reading from it
     drain_timeout: float  # seconds open connections get to finish after a stop signal
     max_connections: int  # clients served at once; one more is closed as soon as it is accepted
+    idle_timeout: float  # seconds without traffic either way before a connection is closed; 0: never
     log_level: str
 
 
@@ -69,6 +71,13 @@ def parse_config(prog: str, description: str, argv: Sequence[str] | None = None)
         help="clients served at once; a client beyond them is closed as soon as it is accepted",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=_bounded(float, 0, 24 * 3600),
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection with no traffic in either direction for this long; 0 never does",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.upper,
         default="INFO",
@@ -89,6 +98,7 @@ def parse_config(prog: str, description: str, argv: Sequence[str] | None = None)
         buffer_size=args.buffer_size,
         drain_timeout=args.drain_timeout,
         max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
         log_level=args.log_level,
     )
 

@@ -1,24 +1,19 @@
 """epoll_mux: one thread, every socket watched through Linux's epoll, used directly.
 
-How it waits: every socket is non-blocking and registered, by file descriptor, with one
-epoll instance. `epoll.poll()` is the one place this server blocks; it returns
-(fd, events) pairs for the ready descriptors, and the loop performs exactly the accept,
-recv or send that cannot block. Linux only: elsewhere it exits with a clear message.
+How it waits: every socket is non-blocking and registered, by descriptor, with one
+epoll instance. `epoll.poll()`, the one place this server blocks, returns (fd, events)
+for the ready descriptors; the loop does exactly the accept, recv or send that cannot.
 
-What changes from selectors_mux: nothing in the shape, since DefaultSelector is epoll on
-Linux; here you see the raw flags (EPOLLIN, EPOLLOUT) and the fd-to-client table the
-selector keeps for you.
+What changes from selectors_mux: only what DefaultSelector (epoll, on Linux) hid: the
+raw flags (EPOLLIN, EPOLLOUT) and the table from descriptor to client.
 
-Level-triggered, on purpose: epoll keeps reporting a socket for as long as it is ready.
-Edge-triggered reports only changes, so a reader must drain every socket to EAGAIN or
-never hear from it again, which fights backpressure: at the cap we stop reading with
-input still queued, and must not lose the socket's next report. Level-triggered lets the
-loop stay the same as in select_mux and selectors_mux, at the cost of an epoll_ctl()
-whenever interest changes.
+Level-triggered, on purpose: epoll keeps reporting a socket while it is ready.
+Edge-triggered reports only changes, so a reader must drain each socket to EAGAIN or
+never hear from it again; backpressure stops reading with input still queued.
+Level-triggered keeps select_mux's loop, for an epoll_ctl() whenever interest changes.
 
-Interest per client: EPOLLIN while it may still send and we owe it less than
---buffer-size (backpressure); EPOLLOUT only while output is pending. EPOLLERR and
-EPOLLHUP are always reported; the recv or send that follows raises the real error.
+Interest per client: EPOLLIN while it may send and we owe it under --buffer-size;
+EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always; send() tells.
 """
 
 from __future__ import annotations
@@ -28,7 +23,18 @@ import select
 import socket
 import sys
 
-from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
+from common import (
+    READ_SIZE,
+    AcceptPause,
+    Config,
+    ConnectionLimit,
+    IdleTimer,
+    Shutdown,
+    announce,
+    earliest,
+    listen,
+    parse_config,
+)
 
 log = logging.getLogger("epoll_mux")
 
@@ -49,6 +55,8 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
 
     # --- listen ---------------------------------------------------------------------
@@ -58,6 +66,7 @@ class EchoServer:
         self.listener_fd = self.listener.fileno()  # kept: fileno() is -1 once it is closed
         self.epoll = select.epoll()
         self.epoll.register(self.listener_fd, select.EPOLLIN)
+        self.accept_paused = False
         self.shutdown.handle_signals()
         self.wakeup = self.shutdown.wakeup_socket()
         self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
@@ -66,9 +75,11 @@ class EchoServer:
     def serve(self) -> None:
         self.listen()
         while not self.shutdown.finished(len(self.clients)):
-            # WAIT: the one place this server blocks, until a descriptor is ready or the
-            # drain deadline passes. EINTR is retried for us (PEP 475).
-            for fd, events in self.epoll.poll(self.shutdown.timeout()):
+            self.resume_accepting()
+            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            # WAIT: the one place this server blocks, until a descriptor is ready or a
+            # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
+            for fd, events in self.epoll.poll(timeout):
                 if fd == self.wakeup.fileno():
                     self.stop_accepting()
                 elif fd == self.listener_fd:
@@ -77,6 +88,8 @@ class EchoServer:
                     self.read(self.clients[fd])  # read() also writes, so a write event can wait
                 else:
                     self.write(self.clients[fd])  # EPOLLOUT, or EPOLLERR/EPOLLHUP: send tells
+            for client in self.idle.expired():
+                self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
     # --- accept ---------------------------------------------------------------------
@@ -87,9 +100,13 @@ class EchoServer:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
-        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
-            log.error("accept failed: %s", error)
+        except OSError as error:
+            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
+                # and the listener readable: watched, it would wake us at once, again and again
+                self.epoll.modify(self.listener_fd, 0)  # registered, but reporting nothing
+                self.accept_paused = True
             return
+        self.accept_pause.accepted()
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
@@ -97,7 +114,13 @@ class EchoServer:
         client = Client(sock, address)
         self.clients[sock.fileno()] = client
         self.epoll.register(sock.fileno(), client.events)
+        self.idle.touch(client)
         log.debug("%s connected", address)
+
+    def resume_accepting(self) -> None:
+        if self.accept_paused and not self.accept_pause.paused():
+            self.epoll.modify(self.listener_fd, select.EPOLLIN)
+            self.accept_paused = False
 
     # --- read -----------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
@@ -115,6 +138,7 @@ class EchoServer:
             client.outbuf += data
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        self.idle.touch(client)
         self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ----------------------------------------------------------------------
@@ -122,6 +146,7 @@ class EchoServer:
         if client.outbuf:
             try:
                 sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+                self.idle.touch(client)  # it took at least one byte
             except BlockingIOError:
                 sent = 0
             except OSError as error:
@@ -138,21 +163,26 @@ class EchoServer:
 
     # --- close ----------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
-        if isinstance(error, ConnectionError):
-            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
             log.warning("%s failed: %s", client.address, error)  # only this client ends
         self.epoll.unregister(client.sock.fileno())  # before close(): the fd may be reused
         del self.clients[client.sock.fileno()]
+        self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- shutdown -------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A stop signal: Shutdown already started the drain clock. The next signal exits
-        # at once, so we need not watch for it.
+        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
+        # stays readable, and stop only for a stop signal; a second one exits at once.
+        self.wakeup.recv(4096)
+        if not self.shutdown.requested:
+            return
         self.epoll.unregister(self.wakeup.fileno())
         self.epoll.unregister(self.listener_fd)
         self.listener.close()
+        self.accept_paused = False  # its descriptor may be reused: never modify it again
 
     def close_all(self) -> None:
         if self.clients:

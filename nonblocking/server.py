@@ -24,7 +24,17 @@ import logging
 import socket
 import time
 
-from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
+from common import (
+    READ_SIZE,
+    AcceptPause,
+    Config,
+    ConnectionLimit,
+    IdleTimer,
+    Shutdown,
+    announce,
+    listen,
+    parse_config,
+)
 
 log = logging.getLogger("nonblocking")
 
@@ -47,6 +57,8 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -63,12 +75,18 @@ class EchoServer:
         while not self.shutdown.finished(len(self.clients)):
             if self.shutdown.requested and self.listening:
                 self.stop_accepting()
-            busy = self.listening and self.accept_client()
+            busy = False
+            for _ in range(self.config.backlog):  # all who wait, a backlog's worth at most:
+                if not self.accept_client():  # a pass costs a syscall per client, so one
+                    break  # accept per pass would keep a crowd of new clients waiting
+                busy = True
             for client in list(self.clients.values()):
                 if self.wants_to_read(client):
                     busy |= self.read(client)  # read() also writes
                 else:
                     busy |= self.write(client)
+            for client in self.idle.expired():
+                self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
             if busy:
                 backoff = 0.0
                 continue
@@ -81,18 +99,24 @@ class EchoServer:
 
     # --- accept ---------------------------------------------------------------------
     def accept_client(self) -> bool:
+        if not self.listening or self.accept_pause.paused():
+            return False
         try:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return False  # nobody is waiting to connect
-        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
-            log.error("accept failed: %s", error)
+        except OSError as error:
+            # e.g. EMFILE: the client stays queued, so every pass would fail the same way;
+            # serve() skips accepting for a while, and the back-off sleep stays cheap.
+            self.accept_pause.after(error)
             return False
+        self.accept_pause.accepted()
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
             return True
         sock.setblocking(False)
-        self.clients[sock] = Client(sock, address)
+        self.clients[sock] = client = Client(sock, address)
+        self.idle.touch(client)
         log.debug("%s connected", address)
         return True
 
@@ -113,6 +137,8 @@ class EchoServer:
             client.outbuf += data
         elif data == b"":
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        if data is not None:
+            self.idle.touch(client)
         return self.write(client) or data is not None
 
     # --- write ----------------------------------------------------------------------
@@ -121,6 +147,7 @@ class EchoServer:
         if client.outbuf:
             try:
                 sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+                self.idle.touch(client)  # it took at least one byte
             except BlockingIOError:
                 pass  # its send buffer is full: the client is not reading
             except OSError as error:
@@ -134,11 +161,12 @@ class EchoServer:
 
     # --- close ----------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
-        if isinstance(error, ConnectionError):
-            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
             log.warning("%s failed: %s", client.address, error)  # only this client ends
         del self.clients[client.sock]
+        self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- shutdown -------------------------------------------------------------------

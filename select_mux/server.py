@@ -24,7 +24,18 @@ import logging
 import select
 import socket
 
-from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
+from common import (
+    READ_SIZE,
+    AcceptPause,
+    Config,
+    ConnectionLimit,
+    IdleTimer,
+    Shutdown,
+    announce,
+    earliest,
+    listen,
+    parse_config,
+)
 
 log = logging.getLogger("select_mux")
 
@@ -46,6 +57,8 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -64,10 +77,13 @@ class EchoServer:
             readers = [sock for sock, client in self.clients.items() if self.wants_to_read(client)]
             writers = [sock for sock, client in self.clients.items() if client.outbuf]
             if self.listening:
-                readers += [self.listener, self.wakeup]
-            # WAIT: the one place this server blocks, until a socket is ready or the
-            # drain deadline passes. EINTR is retried for us (PEP 475).
-            readable, writable, _ = select.select(readers, writers, [], self.shutdown.timeout())
+                readers.append(self.wakeup)
+            if self.listening and not self.accept_pause.paused():
+                readers.append(self.listener)
+            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            # WAIT: the one place this server blocks, until a socket is ready or a
+            # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
+            readable, writable, _ = select.select(readers, writers, [], timeout)
             for sock in readable:
                 if sock is self.wakeup:
                     self.stop_accepting()
@@ -78,6 +94,8 @@ class EchoServer:
             for sock in writable:
                 if sock in self.clients:  # read() above may have closed it
                     self.write(self.clients[sock])
+            for client in self.idle.expired():
+                self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
     # --- accept ---------------------------------------------------------------------
@@ -88,9 +106,12 @@ class EchoServer:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
-        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
-            log.error("accept failed: %s", error)
+        except OSError as error:
+            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
+            # it would wake us at once, again and again. serve() leaves it out for a while.
+            self.accept_pause.after(error)
             return
+        self.accept_pause.accepted()
         if sock.fileno() >= FD_SETSIZE:
             log.warning("%s refused: descriptor %d is beyond select()'s limit", address, sock.fileno())
             sock.close()
@@ -99,7 +120,8 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
-        self.clients[sock] = Client(sock, address)
+        self.clients[sock] = client = Client(sock, address)
+        self.idle.touch(client)
         log.debug("%s connected", address)
 
     # --- read -----------------------------------------------------------------------
@@ -118,6 +140,7 @@ class EchoServer:
             client.outbuf += data
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        self.idle.touch(client)
         self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ----------------------------------------------------------------------
@@ -125,6 +148,7 @@ class EchoServer:
         if client.outbuf:
             try:
                 sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+                self.idle.touch(client)  # it took at least one byte
             except BlockingIOError:
                 sent = 0
             except OSError as error:
@@ -136,17 +160,21 @@ class EchoServer:
 
     # --- close ----------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
-        if isinstance(error, ConnectionError):
-            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
             log.warning("%s failed: %s", client.address, error)  # only this client ends
         del self.clients[client.sock]
+        self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- shutdown -------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A stop signal: Shutdown already started the drain clock. The next signal exits
-        # at once, so we need not watch for it.
+        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
+        # stays readable, and stop only for a stop signal; a second one exits at once.
+        self.wakeup.recv(4096)
+        if not self.shutdown.requested:
+            return
         self.listening = False
         self.listener.close()
 

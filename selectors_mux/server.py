@@ -21,7 +21,18 @@ import logging
 import selectors
 import socket
 
-from common import READ_SIZE, Config, ConnectionLimit, Shutdown, announce, listen, parse_config
+from common import (
+    READ_SIZE,
+    AcceptPause,
+    Config,
+    ConnectionLimit,
+    IdleTimer,
+    Shutdown,
+    announce,
+    earliest,
+    listen,
+    parse_config,
+)
 
 log = logging.getLogger("selectors_mux")
 
@@ -42,6 +53,8 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[socket.socket, Client] = {}
 
     # --- listen ---------------------------------------------------------------------
@@ -50,6 +63,7 @@ class EchoServer:
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ)
+        self.accept_paused = False
         self.shutdown.handle_signals()
         self.wakeup = self.shutdown.wakeup_socket()
         self.selector.register(self.wakeup, selectors.EVENT_READ)
@@ -58,9 +72,11 @@ class EchoServer:
     def serve(self) -> None:
         self.listen()
         while not self.shutdown.finished(len(self.clients)):
-            # WAIT: the one place this server blocks, until a socket is ready or the
-            # drain deadline passes. EINTR is retried for us (PEP 475).
-            for key, events in self.selector.select(self.shutdown.timeout()):
+            self.resume_accepting()
+            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            # WAIT: the one place this server blocks, until a socket is ready or a
+            # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
+            for key, events in self.selector.select(timeout):
                 if key.fileobj is self.wakeup:
                     self.stop_accepting()
                 elif key.fileobj is self.listener:
@@ -69,6 +85,8 @@ class EchoServer:
                     self.read(key.data)  # read() also writes, so a write event can wait
                 else:
                     self.write(key.data)
+            for client in self.idle.expired():
+                self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
     # --- accept ---------------------------------------------------------------------
@@ -79,9 +97,14 @@ class EchoServer:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
-        except OSError as error:  # e.g. EMFILE: out of file descriptors; the client waits
-            log.error("accept failed: %s", error)
+        except OSError as error:
+            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
+                # The queued client keeps the listener readable: watched, it would wake us
+                # at once, again and again, a spinning core. Unwatched, it waits its turn.
+                self.selector.unregister(self.listener)
+                self.accept_paused = True
             return
+        self.accept_pause.accepted()
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
@@ -89,7 +112,13 @@ class EchoServer:
         client = Client(sock, address)
         self.clients[sock] = client
         self.selector.register(sock, client.events, client)
+        self.idle.touch(client)
         log.debug("%s connected", address)
+
+    def resume_accepting(self) -> None:
+        if self.accept_paused and not self.accept_pause.paused():
+            self.selector.register(self.listener, selectors.EVENT_READ)
+            self.accept_paused = False
 
     # --- read -----------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
@@ -107,6 +136,7 @@ class EchoServer:
             client.outbuf += data
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
+        self.idle.touch(client)
         self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ----------------------------------------------------------------------
@@ -114,6 +144,7 @@ class EchoServer:
         if client.outbuf:
             try:
                 sent = client.sock.send(client.outbuf)  # may take only part: keep the rest
+                self.idle.touch(client)  # it took at least one byte
             except BlockingIOError:
                 sent = 0
             except OSError as error:
@@ -130,20 +161,26 @@ class EchoServer:
 
     # --- close ----------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
-        if isinstance(error, ConnectionError):
-            log.debug("%s gone: %s", client.address, error)  # reset or broken pipe: routine
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
             log.warning("%s failed: %s", client.address, error)  # only this client ends
         self.selector.unregister(client.sock)
         del self.clients[client.sock]
+        self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- shutdown -------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A stop signal: Shutdown already started the drain clock. The next signal exits
-        # at once, so we need not watch for it.
+        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
+        # stays readable, and stop only for a stop signal; a second one exits at once.
+        self.wakeup.recv(4096)
+        if not self.shutdown.requested:
+            return
         self.selector.unregister(self.wakeup)
-        self.selector.unregister(self.listener)
+        if not self.accept_paused:  # a paused listener is unwatched already
+            self.selector.unregister(self.listener)
+        self.accept_paused = False  # closed: never watch it again
         self.listener.close()
 
     def close_all(self) -> None:
