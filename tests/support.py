@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import re
+import resource
 import select
 import selectors
 import shlex
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 
@@ -33,17 +34,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
 BROKEN_PREFIX = "broken/"
 PORT = "{port}"  # where a server's command takes the port to listen on
+FD_SETSIZE = 1024  # select() cannot watch a descriptor numbered this or higher
 
 # Generous on purpose: on a loaded 2-core machine a slow answer is not a wrong answer.
 # Tests that check promptness assert their own, tighter, bounds.
 READY_TIMEOUT = 10.0
 IO_TIMEOUT = 5.0  # how long an echo may take before it counts as never coming
 STOP_TIMEOUT = 10.0  # a SIGTERM'd server may drain for the default 5 s before it exits
+# How long the server may take to notice that the last clients have gone.
+SETTLE = 5.0
 EXIT_TIMEOUT = 5.0  # a server that should exit at once (bad arguments, --help) but serves instead
 
 READY_LINE = re.compile(r"listening on (?:\[(?P<ipv6>[^\]]+)\]|(?P<ipv4>[^:\s]+)):(?P<port>\d+)")
 
 Address = tuple[str, int]
+Number = TypeVar("Number", int, float)
 CompletedProcess = subprocess.CompletedProcess[str]
 
 
@@ -62,6 +67,9 @@ class ServerSpec:
     lifecycle: bool = False
     deviations: Mapping[str, str] = field(default_factory=dict)  # case id -> documented reason
     unavailable: str | None = None  # why it cannot run here at all
+    # A limit the model declares on purpose: the most connections it can ever hold
+    # (select_mux: select() cannot watch a descriptor >= FD_SETSIZE, 1024).
+    connection_cap: int | None = None
 
     def argv(self, port: int, *extra_args: str) -> list[str]:
         assert self.command is not None, f"{self.name} runs elsewhere; the suite cannot start it"
@@ -91,6 +99,7 @@ def spec_for(name: str) -> ServerSpec:
         unavailable="select.epoll is Linux-only"
         if name == "epoll_mux" and not hasattr(select, "epoll")
         else None,
+        connection_cap=FD_SETSIZE if name == "select_mux" else None,
     )
 
 
@@ -268,6 +277,72 @@ def connect_served(address: Address, number: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def open_clients(address: Address, count: int, *, batch: int = 100) -> list[socket.socket]:
+    """Many clients, connected in batches that each get one echo before the next batch
+    connects: at most `batch` handshakes wait in the listen backlog at once, so none of
+    them is dropped there (a dropped SYN costs a second before the kernel retries).
+    A client the server turned away is still in the list, closed by the server."""
+    clients: list[socket.socket] = []
+    try:
+        for start in range(0, count, batch):
+            wave = [connect(address) for _ in range(min(batch, count - start))]
+            clients += wave
+            echo_on_each(wave)
+    except BaseException:
+        for sock in clients:
+            sock.close()
+        raise
+    return clients
+
+
+def echo_on_each(clients: list[socket.socket], *, timeout: float = 60.0) -> tuple[int, int]:
+    """Send every client a message of its own at once, then read each one back.
+
+    Returns (echoed, turned_away): a client whose connection the server ended (EOF or
+    reset) counts as turned away. Wrong bytes, or silence past the timeout, fail.
+    """
+    expected = {sock: f"<{sock.fileno()}:{time.monotonic_ns()}>".encode() for sock in clients}
+    received = {sock: b"" for sock in clients}
+    turned_away = 0
+    with selectors.DefaultSelector() as selector:
+        for sock, message in expected.items():
+            try:
+                sock.sendall(message)  # a few bytes: the send buffer takes them at once
+                selector.register(sock, selectors.EVENT_READ, sock)
+            except ConnectionError:
+                turned_away += 1
+        deadline = time.monotonic() + timeout
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            ready = selector.select(left) if left > 0 else []
+            assert ready, f"{len(selector.get_map())} of {len(clients)} clients got no echo in {timeout}s"
+            for key, _ in ready:
+                sock = key.data  # the socket itself, registered as the key's data
+                try:
+                    data = sock.recv(64)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    assert not received[sock], f"the echo ended early: {received[sock]!r}"
+                    turned_away += 1
+                    selector.unregister(sock)
+                    continue
+                received[sock] += data
+                assert expected[sock].startswith(received[sock]), (received[sock], expected[sock])
+                if received[sock] == expected[sock]:
+                    selector.unregister(sock)
+    return len(clients) - turned_away, turned_away
+
+
+def served(address: tuple[str, int]) -> bool:
+    """Is a new client served now? A refusal is an answer too: False, not an error."""
+    with connect(address) as sock:
+        try:
+            return echo(sock, b"served?") == b"served?"
+        except (ConnectionError, AssertionError, TimeoutError):  # turned away, or not yet
+            return False
 
 
 def connection_refused(address: Address) -> bool:
@@ -479,7 +554,7 @@ def server_holds_connection(pid: int, client_address: Address) -> bool:
     return over_process_tree(pid, connections_to_client) > 0
 
 
-def over_process_tree(pid: int, measure: Callable[[psutil.Process], int]) -> int:
+def over_process_tree(pid: int, measure: Callable[[psutil.Process], Number]) -> Number:
     """A measure summed over the process and every process it started: a server that
     forks a child per client (socat fork) holds memory and sockets in all of them."""
     server = psutil.Process(pid)  # NoSuchProcess if the server itself has died
@@ -503,3 +578,42 @@ def server_fds(pid: int) -> int:
 def server_threads(pid: int) -> int:
     """Threads of the server."""
     return over_process_tree(pid, lambda process: int(process.num_threads()))
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server has used so far, by its own accounting."""
+    return over_process_tree(pid, lambda process: float(sum(process.cpu_times()[:2])))
+
+
+def set_fd_limit(pid: int, soft: int) -> None:
+    """Lower (or raise, up to the hard limit) a running process's RLIMIT_NOFILE: prlimit(2)."""
+    _, hard = psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE)
+    psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (soft, hard))
+
+
+def raise_own_fd_limit(needed: int) -> None:
+    """Let this test process (and the servers it starts from now on) open `needed`
+    descriptors, raising the soft limit up to the hard one; fail if even that is short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    assert hard == resource.RLIM_INFINITY or hard >= needed, (
+        f"this test needs {needed} file descriptors; the hard limit (ulimit -Hn) is {hard}"
+    )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def quiet_baseline(server: ServerProcess, measure: Callable[[int], int]) -> int:
+    """The measure once one client has been served and has gone: lazy imports, pools
+    and caches are warmed up, and no connection is open."""
+    with connect(server.address) as sock:
+        assert echo(sock, b"warm up") == b"warm up"
+        client = sock.getsockname()[:2]
+    gone = wait_until(lambda: not server_holds_connection(server.pid, client), timeout=SETTLE)
+    assert gone, f"the server still holds a client {SETTLE}s after it closed"
+    return measure(server.pid)
+
+
+def assert_back_to(server: ServerProcess, measure: Callable[[int], int], baseline: int, what: str) -> None:
+    settled = wait_until(lambda: measure(server.pid) <= baseline, timeout=SETTLE)
+    assert settled, f"{measure(server.pid)} {what} open {SETTLE}s after the clients left; {baseline} before"

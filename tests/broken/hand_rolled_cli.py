@@ -19,6 +19,7 @@ def parse_by_hand(prog: str, description: str) -> Config:
         buffer_size=int(options.get("--buffer-size", "65536")),
         drain_timeout=float(options.get("--drain-timeout", "5")),
         max_connections=int(options.get("--max-connections", "1000")),
+        idle_timeout=float(options.get("--idle-timeout", "0")),
         log_level="INFO",
     )
 

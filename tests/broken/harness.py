@@ -4,8 +4,9 @@ plain way (a thread per client), so a test that fails against one fails for its 
 Each broken server is one classic mistake: most in their own `serve_client`, handed to
 run(); the rest in how they ask run() to start, accept or stop, serving with
 `echo_correctly`. Run one as `python -m tests.broken.NAME`; the suite selects it with
-`--models broken/NAME`. run() takes --max-connections but enforces no limit: every
-broken server fails group 8, and `unlimited`, whose one defect that is, nothing else.
+`--models broken/NAME`. run() takes --max-connections and --idle-timeout but enforces
+neither: every broken server fails group 8, and `unlimited`, whose one defect that
+is, nothing else. Out of descriptors, it pauses accepting as the models do.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ import time
 from collections.abc import Callable
 
 import __main__
-from common import STOP_SIGNALS, Config, announce, listen, parse_config
+from common import STOP_SIGNALS, AcceptPause, Config, announce, listen, parse_config
 
 ServeClient = Callable[[socket.socket, int], None]
 ParseConfig = Callable[[str, str], Config]
 Listen = Callable[[Config], socket.socket]
+AfterAcceptError = Callable[[OSError], None]
+
+
+def pause_accepting(error: OSError, pause: AcceptPause = AcceptPause()) -> None:  # noqa: B008 -- one for the process
+    """What the models do when accept() fails: wait a moment, logged once per spell."""
+    time.sleep(pause.after(error))
 
 
 def echo_correctly(sock: socket.socket, buffer_size: int) -> None:
@@ -40,6 +47,7 @@ def run(
     threads: bool = True,
     parse: ParseConfig = parse_config,
     start_listening: Listen = listen,
+    after_accept_error: AfterAcceptError = pause_accepting,
 ) -> None:
     """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
     # The module run with -m names the program: the broken server, not this harness.
@@ -55,6 +63,9 @@ def run(
         try:
             sock, _ = listener.accept()
         except TimeoutError:
+            continue
+        except OSError as error:  # out of descriptors, say
+            after_accept_error(error)
             continue
         if threads:
             threading.Thread(target=serve_client, args=(sock, config.buffer_size)).start()

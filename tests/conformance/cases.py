@@ -60,7 +60,16 @@ GROUPS = {
             Needs.LIFECYCLE,
             "ready line, graceful stop, exit codes: the io-models CLI contract",
         ),
-        Group(8, "Limits", Needs.LIFECYCLE, "a client too many is turned away; no one else is"),
+        Group(
+            8,
+            "Limits",
+            Needs.LIFECYCLE,
+            "--max-connections, --idle-timeout, --drain-timeout hold; past fd 1,024 too",
+        ),
+        Group(
+            9, "Faults", Needs.PROCESS, "out of descriptors, reset storms, slow peers, signals: all survived"
+        ),
+        Group(10, "Scale", Needs.LIFECYCLE, "ten thousand connections at once; churn leaves no trace"),
     ]
 }
 

@@ -44,6 +44,7 @@ from tests.support import (
 )
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
+SOAK_CYCLES = 10_000  # in the default run; tox -e soak runs ten times as many
 
 NOT_APPLICABLE = {
     Needs.PROCESS: "not applicable: needs the server's process (run it with --server-cmd, not --target)",
@@ -67,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--lifecycle",
         action="store_true",
-        help="the --server-cmd server follows io-models' command line: run groups 7 and 8 against it too",
+        help="the --server-cmd server follows io-models' command line: run groups 7, 8 and 10 against it too",
     )
     group.addoption(
         "--deviation",
@@ -78,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--cases", help="comma-separated groups (3) and cases (4.2) to run (default: all)")
     group.addoption("--report", type=Path, metavar="DIR", help="write conformance.{json,html,md} to DIR")
+    group.addoption(
+        "--soak-cycles",
+        type=int,
+        default=SOAK_CYCLES,
+        metavar="N",
+        help="connect/echo/close cycles in the soak, case 10.2 (tox -e soak runs 100,000)",
+    )
 
 
 def parse_deviations(declared: list[str]) -> dict[str, str]:
@@ -216,6 +224,12 @@ def server_process(server: Server) -> ServerProcess:
 
 
 @pytest.fixture
+def soak_cycles(request: pytest.FixtureRequest) -> int:
+    cycles: int = request.config.getoption("--soak-cycles")
+    return cycles
+
+
+@pytest.fixture
 def start_server(server_spec: ServerSpec) -> Iterator[StartServer]:
     """Start a fresh server with extra arguments, for tests that signal, stop or kill it."""
     started: list[ServerProcess] = []
@@ -285,6 +299,10 @@ class Collector:
             {"name": info["variant"], "outcome": "n/a", "message": "", "details": "", "duration": 0.0},
         )
         variant["duration"] += report.duration
+        # Figures a case measured on the way (record_property("measured", ...)).
+        variant.setdefault("measured", []).extend(
+            value for name, value in report.user_properties if name == "measured"
+        )
         if severity(verdict) >= severity(variant["outcome"]):
             variant.update(outcome=verdict, message=message)
             if verdict == "fail":
@@ -372,5 +390,9 @@ class Collector:
                 terminalreporter.write_line(
                     f"  {result['case']} {result['server']}: fail: {result['reason']}"
                 )
+        for result in sorted(results, key=lambda result: reports.case_sort_key(result["case"])):
+            for variant in result["variants"]:
+                for figure in variant.get("measured", []):
+                    terminalreporter.write_line(f"  {result['case']} {result['server']}: measured: {figure}")
         for path in self.written:
             terminalreporter.write_line(f"report: {path}")

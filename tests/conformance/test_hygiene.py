@@ -4,43 +4,24 @@ socket per client looks harmless in a demo and ends a real server at its fd limi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import ExitStack
 
 from tests.conformance.cases import case
 from tests.support import (
     ServerProcess,
+    assert_back_to,
     connect,
     connect_served,
     echo,
+    quiet_baseline,
     reset,
     server_fds,
-    server_holds_connection,
     server_threads,
-    wait_until,
 )
 
 CYCLES = 2000
 RESETS = 500
 WAVES, WAVE_SIZE = 10, 50
-# How long the server may take to notice that the last clients have gone.
-SETTLE = 5.0
-
-
-def quiet_baseline(server: ServerProcess, measure: Callable[[int], int]) -> int:
-    """The measure once one client has been served and has gone: lazy imports, pools
-    and caches are warmed up, and no connection is open."""
-    with connect(server.address) as sock:
-        assert echo(sock, b"warm up") == b"warm up"
-        client = sock.getsockname()[:2]
-    gone = wait_until(lambda: not server_holds_connection(server.pid, client), timeout=SETTLE)
-    assert gone, f"the server still holds a client {SETTLE}s after it closed"
-    return measure(server.pid)
-
-
-def assert_back_to(server: ServerProcess, measure: Callable[[int], int], baseline: int, what: str) -> None:
-    settled = wait_until(lambda: measure(server.pid) <= baseline, timeout=SETTLE)
-    assert settled, f"{measure(server.pid)} {what} open {SETTLE}s after the clients left; {baseline} before"
 
 
 @case("6.1", f"After {CYCLES} connect/echo/close cycles, open descriptors are back at baseline", timeout=120)

@@ -1,0 +1,15 @@
+"""Broken on purpose: on a stop signal it waits for every client to finish, however
+long that takes, so one client that never reads keeps the server from ever exiting."""
+
+import dataclasses
+
+from common import Config, parse_config
+from tests.broken.harness import echo_correctly, run
+
+
+def no_drain_deadline(prog: str, description: str) -> Config:
+    config = parse_config(prog, description)
+    return dataclasses.replace(config, drain_timeout=float("inf"))  # DEFECT: --drain-timeout ignored
+
+
+run(echo_correctly, parse=no_drain_deadline)

@@ -1,0 +1,325 @@
+"""Group 9, faults: what production throws at a server, injected on loopback. It runs
+out of descriptors; clients reset by the hundred, some before it accepts them; many
+clients push and never read; some trickle a byte at a time; signals interrupt its
+system calls. Through all of it the server must keep serving everyone else, without
+spinning a core, flooding its log or growing without bound."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from tests.conformance.cases import case
+from tests.support import (
+    IO_TIMEOUT,
+    Address,
+    PatternStream,
+    Server,
+    ServerProcess,
+    ServerSpec,
+    StartServer,
+    assert_back_to,
+    connect,
+    connect_served,
+    echo,
+    open_clients,
+    quiet_baseline,
+    recv_until_eof,
+    reset,
+    server_cpu_seconds,
+    server_fds,
+    server_rss,
+    set_fd_limit,
+)
+
+Record = Callable[[str, object], None]  # pytest's record_property
+
+# --- 9.1 out of descriptors --------------------------------------------------------
+
+HEADROOM = 10  # descriptors the server may open beyond those it holds when idle
+WAITING = 5  # clients beyond them; socketserver's backlog of 5 holds them all
+SERVED_WITHIN = 1.0
+CPU_WINDOW = 2.0
+MAX_CPU_SHARE = 0.2  # of one core; a server retrying accept() at once uses all of it
+MAX_LOG_LINES = 5  # in the window: one line per spell, not one per failed accept()
+
+
+def served_within(sock: socket.socket, timeout: float) -> bool:
+    """Did the greeting already sent on sock come back within timeout?"""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(64) != b""
+    except TimeoutError:
+        return False
+    finally:
+        sock.settimeout(IO_TIMEOUT)
+
+
+@case("9.1", "Out of descriptors (EMFILE): no spin, no crash, one log line; serves once freed", timeout=90)
+def test_out_of_descriptors(start_server: StartServer, record_property: Record) -> None:
+    server = start_server()
+    baseline = quiet_baseline(server, server_fds)
+    set_fd_limit(server.pid, baseline + HEADROOM)  # prlimit(2) on the running server
+    with ExitStack() as stack:
+        clients = [stack.enter_context(connect(server.address)) for _ in range(HEADROOM + WAITING)]
+        for number, sock in enumerate(clients):
+            sock.sendall(f"client {number}".encode())
+        served = [sock for sock in clients if served_within(sock, SERVED_WITHIN)]
+        waiting = [sock for sock in clients if sock not in served]
+        assert waiting, f"all {len(clients)} clients were served: the descriptor limit was never reached"
+        log_lines = len(server.stderr_text().splitlines())
+        cpu_before = server_cpu_seconds(server.pid)
+        time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile
+        cpu_share = (server_cpu_seconds(server.pid) - cpu_before) / CPU_WINDOW
+        new_lines = server.stderr_text().splitlines()[log_lines:]
+        record_property("measured", f"CPU at EMFILE: {cpu_share:.1%} of a core; {len(new_lines)} log lines")
+        assert server.running(), f"the server died at its descriptor limit: {server.stderr_text()[-2000:]}"
+        assert cpu_share < MAX_CPU_SHARE, f"the server used {cpu_share:.0%} of a core while at EMFILE"
+        assert len(new_lines) <= MAX_LOG_LINES, f"{len(new_lines)} log lines in {CPU_WINDOW}s at EMFILE"
+        # Descriptors free up: every client still waiting gets its greeting back.
+        for sock in served:
+            sock.close()
+        for sock in waiting:
+            assert sock.recv(64) != b"", "a client that waited at EMFILE was closed, not served"
+
+
+# --- 9.2 reset storms ---------------------------------------------------------------
+
+MID_ECHO_RESETS = 300
+FROZEN_ROUNDS, RESETS_PER_ROUND = 20, 5  # within socketserver's backlog of 5
+
+
+@contextmanager
+def frozen(server: ServerProcess) -> Iterator[None]:
+    """Stop the server process (SIGSTOP), so connections wait unaccepted, then go on."""
+    server.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.send_signal(signal.SIGCONT)
+
+
+@case("9.2", "Reset storms, mid-echo and before accept (ECONNABORTED), hurt no one", timeout=120)
+def test_reset_storm(start_server: StartServer) -> None:
+    server = start_server()
+    baseline = quiet_baseline(server, server_fds)
+    with connect_served(server.address, 0) as bystander:
+        payload = bytes(range(256)) * 256  # 64 KiB: the server is mid-echo when the RST comes
+        for _ in range(MID_ECHO_RESETS):
+            sock = connect(server.address)
+            sock.sendall(payload)
+            reset(sock)
+        # Reset while still in the listen backlog: BSD's accept() then fails with
+        # ECONNABORTED; Linux hands the dead connection over and recv() says ECONNRESET.
+        for number in range(FROZEN_ROUNDS):
+            # A new client served means every connection queued before it was accepted
+            # (the backlog is first in, first out): the frozen round's connects fit in it.
+            with connect_served(server.address, number):
+                pass
+            with frozen(server):
+                for _ in range(RESETS_PER_ROUND):
+                    reset(connect(server.address))
+            assert echo(bystander, b"still here?") == b"still here?"
+        assert server.running(), server.stderr_text()[-2000:]
+        with connect_served(server.address, FROZEN_ROUNDS):
+            pass
+    assert_back_to(server, server_fds, baseline, "descriptors")
+
+
+# --- 9.3 many slow readers ----------------------------------------------------------
+
+SLOW_READERS = 50
+PUSH_EACH = 8 << 20
+# Per client: the default 64 KiB cap, plus one read past it (asyncio's transport reads
+# 256 KiB at a time). Slack: the interpreter, the allocator, the kernel's accounting.
+BOUND_PER_CLIENT = (64 << 10) + (256 << 10)
+SLACK = 16 << 20
+STALL = 1.0
+
+
+def push_all_until_stalled(clients: list[socket.socket], stream: PatternStream) -> int:
+    """Push to every client at once, reading nothing back, until none has been writable
+    for STALL seconds or each has pushed PUSH_EACH. Returns the bytes pushed in all."""
+    pushed = dict.fromkeys(clients, 0)
+    with selectors.DefaultSelector() as selector:
+        for sock in clients:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_WRITE, sock)
+        while ready := selector.select(STALL):
+            for key, _ in ready:
+                sock = key.data
+                try:
+                    pushed[sock] += sock.send(stream.read(pushed[sock], 64 << 10))
+                except BlockingIOError:
+                    continue
+                if pushed[sock] >= PUSH_EACH:
+                    selector.unregister(sock)
+    for sock in clients:
+        sock.settimeout(IO_TIMEOUT)
+    return sum(pushed.values())
+
+
+@case(
+    "9.3", f"{SLOW_READERS} clients push, never read: memory within clients x cap; others served", timeout=120
+)
+def test_many_slow_readers(server_process: ServerProcess, record_property: Record) -> None:
+    server = server_process
+    with ExitStack() as stack:
+        clients = [stack.enter_context(connect(server.address, rcvbuf=4096)) for _ in range(SLOW_READERS)]
+        for sock in clients:
+            assert echo(sock, b"hello") == b"hello"
+        baseline = server_rss(server.pid)
+        pushed = push_all_until_stalled(clients, PatternStream(seed=93))
+        growth = server_rss(server.pid) - baseline
+        record_property("measured", f"{pushed >> 20} MiB pushed by {SLOW_READERS}; RSS +{growth >> 10} KiB")
+        assert pushed < SLOW_READERS * PUSH_EACH, "the server kept reading from clients that read nothing"
+        bound = SLOW_READERS * BOUND_PER_CLIENT + SLACK
+        assert growth < bound, f"RSS grew {growth >> 20} MiB for {SLOW_READERS} stalled clients"
+        with connect_served(server.address, SLOW_READERS):
+            pass  # while they all stall, a new client is still served
+
+
+# --- 9.4 tricklers and idlers -------------------------------------------------------
+
+IDLERS = 100
+TRICKLERS = 50
+TRICKLE_INTERVAL = 0.005
+NEWCOMERS = 20
+MAX_NEWCOMER_WAIT = 1.0  # from connect() to its echo; a delay anyone would notice
+
+
+class Trickle:
+    """A thread that sends each trickler one byte every TRICKLE_INTERVAL and reads what
+    comes back; at the end, every byte sent must have come back in order."""
+
+    def __init__(self, clients: list[socket.socket]) -> None:
+        self.clients = clients
+        self.sent = {sock: bytearray() for sock in clients}
+        self.received = {sock: bytearray() for sock in clients}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        for sock in clients:
+            sock.setblocking(False)
+
+    def run(self) -> None:
+        counter = 0
+        while not self.stopping.wait(TRICKLE_INTERVAL):
+            counter += 1
+            for sock in self.clients:
+                byte = bytes([counter % 251])
+                sock.send(byte)  # one byte always fits the send buffer
+                self.sent[sock] += byte
+                with contextlib.suppress(BlockingIOError):  # nothing back yet
+                    self.received[sock] += sock.recv(4096)
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        deadline = time.monotonic() + IO_TIMEOUT
+        for sock in self.clients:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            while len(self.received[sock]) < len(self.sent[sock]):
+                self.received[sock] += sock.recv(4096)
+            assert self.received[sock] == self.sent[sock], "a trickled byte came back wrong"
+
+
+@case("9.4", "Clients trickling a byte every 5 ms, and idle ones, do not delay a new client", timeout=120)
+def test_tricklers_and_idlers(server: Server, record_property: Record) -> None:
+    idlers = open_clients(server.address, IDLERS)
+    tricklers = open_clients(server.address, TRICKLERS)
+    trickle = Trickle(tricklers)
+    try:
+        trickle.thread.start()
+        waits = []
+        for number in range(NEWCOMERS):
+            started = time.monotonic()
+            with connect_served(server.address, number):
+                waits.append(time.monotonic() - started)
+        trickle.finish()
+    finally:
+        trickle.stopping.set()
+        for sock in idlers + tricklers:
+            sock.close()
+    record_property("measured", f"new client's connect + echo: worst {max(waits) * 1000:.0f} ms")
+    assert max(waits) < MAX_NEWCOMER_WAIT, f"a new client waited {max(waits):.2f}s for its echo"
+
+
+# --- 9.5 signals during IO ----------------------------------------------------------
+
+TRANSFER = 8 << 20
+TRANSFERS = 3
+BURST, BURST_PAUSE = 64 << 10, 0.001  # pauses, so the server often waits in recv()
+SIGNAL_INTERVAL = 0.0005
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def with_harmless_signals(spec: ServerSpec) -> ServerSpec:
+    """The same server, run by tests.harmless_signals: only a Python server started with
+    `-m` can be given handlers from outside (exec() resets them)."""
+    command = spec.command or ()
+    if command[:2] != (sys.executable, "-m"):
+        pytest.skip("not applicable: a signal storm needs a Python server run with -m")
+    return dataclasses.replace(spec, command=(sys.executable, "-m", "tests.harmless_signals", *command[2:]))
+
+
+def signal_every_thread(pid: int, signum: int) -> int:
+    """Send signum to each thread of the process (tgkill): kill() would reach only one."""
+    threads = os.listdir(f"/proc/{pid}/task")
+    for thread in threads:
+        libc.tgkill(pid, int(thread), signum)  # -1 (ESRCH) for a thread that ended: fine
+    return len(threads)
+
+
+def send_in_bursts(sock: socket.socket, payload: bytes) -> None:
+    for start in range(0, len(payload), BURST):
+        sock.sendall(payload[start : start + BURST])
+        time.sleep(BURST_PAUSE)
+    sock.shutdown(socket.SHUT_WR)
+
+
+def transfer(address: Address, payload: bytes) -> bytes:
+    with connect(address) as sock, ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send_in_bursts, sock, payload)
+        received = recv_until_eof(sock, timeout=30.0)
+        sending.result(timeout=30.0)
+    return received
+
+
+@case("9.5", "A storm of harmless signals (EINTR) during large transfers changes nothing", timeout=120)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: tgkill is Linux's")
+def test_signal_storm(server_spec: ServerSpec, record_property: Record) -> None:
+    with ServerProcess(with_harmless_signals(server_spec)) as server:
+        stopping = threading.Event()
+        sent = 0
+
+        def storm() -> None:
+            nonlocal sent
+            while not stopping.wait(SIGNAL_INTERVAL):
+                sent += signal_every_thread(server.pid, signal.SIGUSR1)
+
+        storming = threading.Thread(target=storm)
+        storming.start()
+        try:
+            payloads = [os.urandom(TRANSFER) for _ in range(TRANSFERS)]
+            with ThreadPoolExecutor(TRANSFERS) as pool:
+                results = list(pool.map(lambda payload: transfer(server.address, payload), payloads))
+        finally:
+            stopping.set()
+            storming.join()
+        record_property("measured", f"{sent} signals during {TRANSFERS} x {TRANSFER >> 20} MiB")
+        assert server.running(), server.stderr_text()[-2000:]
+        for number, (received, payload) in enumerate(zip(results, payloads, strict=True)):
+            assert received == payload, f"transfer {number}: {len(received)} of {TRANSFER} bytes, or wrong"

@@ -1,0 +1,91 @@
+"""Group 10, scale: ten thousand clients at once (C10K), and a long churn of clients
+coming and going that leaves no descriptor, thread or megabyte behind.
+
+C10K needs descriptors: this test process raises its own soft RLIMIT_NOFILE (up to the
+hard limit) before it starts the server, which inherits it; the servers themselves
+never touch their limits. A model that declares a smaller cap (select_mux: FD_SETSIZE)
+shows that cap instead: the clients beyond it are turned away, the server stays up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.conformance.cases import case
+from tests.support import (
+    ServerSpec,
+    StartServer,
+    assert_back_to,
+    echo_on_each,
+    open_clients,
+    quiet_baseline,
+    raise_own_fd_limit,
+    served,
+    server_fds,
+    server_rss,
+    server_threads,
+    wait_until,
+)
+
+Record = Callable[[str, object], None]  # pytest's record_property
+
+C10K = 10_000
+BEYOND_CAP = 100  # clients past a declared cap, to show it holds
+DESCRIPTOR_SLACK = 100  # the test's own, and the server's listener, selector, logs...
+AFTERWARDS = 60.0  # how long the crowd may take to leave before a new client is served
+
+
+@case(
+    "10.1", "C10K: 10,000 clients connected at once, every one echoed (or a declared cap held)", timeout=600
+)
+def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_property: Record) -> None:
+    cap = server_spec.connection_cap
+    count = C10K if cap is None else cap + BEYOND_CAP
+    raise_own_fd_limit(count + DESCRIPTOR_SLACK)  # the server, started next, inherits it
+    server = start_server("--max-connections", str(count))
+    baseline = quiet_baseline(server, server_rss)
+    clients = open_clients(server.address, count)
+    try:
+        echoed, turned_away = echo_on_each(clients)  # all of them at once, a second time
+        assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
+        per_connection = (server_rss(server.pid) - baseline) / max(echoed, 1)
+        record_property(
+            "measured",
+            f"{echoed} connections echoed at once, {turned_away} turned away; "
+            f"{per_connection / 1024:.1f} KiB of RSS per connection",
+        )
+        if cap is None:
+            assert echoed == count, f"{turned_away} of {count} clients were turned away"
+        else:
+            assert cap - 16 <= echoed <= cap, f"{echoed} clients served with a declared cap of {cap}"
+    finally:
+        for sock in clients:
+            sock.close()
+    # Ten thousand closes to notice (for blocking, ten thousand threads to end) first.
+    assert wait_until(lambda: served(server.address), timeout=AFTERWARDS), "no client served afterwards"
+
+
+SOAK_PARALLEL = 20
+MAX_RSS_GROWTH = 4 << 20  # a leak of even 100 bytes a cycle passes this at 50,000 cycles
+
+
+@case(
+    "10.2",
+    "Soak: connect/echo/close churn, 20 at a time, leaves fds, threads, memory at baseline",
+    timeout=900,
+)
+def test_soak(start_server: StartServer, soak_cycles: int, record_property: Record) -> None:
+    server = start_server()
+    fds, threads = quiet_baseline(server, server_fds), quiet_baseline(server, server_threads)
+    for _ in range(2):  # warm up the allocator's pools with one batch of churn
+        for sock in open_clients(server.address, SOAK_PARALLEL, batch=SOAK_PARALLEL):
+            sock.close()
+    rss = quiet_baseline(server, server_rss)
+    for _ in range(0, soak_cycles, SOAK_PARALLEL):
+        for sock in open_clients(server.address, SOAK_PARALLEL, batch=SOAK_PARALLEL):
+            sock.close()
+    assert_back_to(server, server_fds, fds, "descriptors")
+    assert_back_to(server, server_threads, threads, "threads")
+    growth = quiet_baseline(server, server_rss) - rss
+    record_property("measured", f"{soak_cycles} cycles: RSS {growth / 1024:+.0f} KiB")
+    assert growth < MAX_RSS_GROWTH, f"RSS grew {growth >> 10} KiB over {soak_cycles} cycles"
