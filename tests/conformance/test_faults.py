@@ -79,7 +79,11 @@ def test_out_of_descriptors(start_server: StartServer, record_property: Record) 
             sock.sendall(f"client {number}".encode())
         served = [sock for sock in clients if served_within(sock, SERVED_WITHIN)]
         waiting = [sock for sock in clients if sock not in served]
-        assert waiting, f"all {len(clients)} clients were served: the descriptor limit was never reached"
+        if not waiting:  # the injection failed, which says nothing about the server
+            pytest.skip(
+                f"not applicable: all {len(clients)} clients were served at {HEADROOM} descriptors "
+                "to spare; its descriptors are spread over processes (a fork per client?)"
+            )
         log_lines = len(server.stderr_text().splitlines())
         cpu_before = server_cpu_seconds(server.pid)
         time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile

@@ -32,7 +32,7 @@ Record = Callable[[str, object], None]  # pytest's record_property
 C10K = 10_000
 BEYOND_CAP = 100  # clients past a declared cap, to show it holds
 DESCRIPTOR_SLACK = 100  # the test's own, and the server's listener, selector, logs...
-AFTERWARDS = 60.0  # how long the crowd may take to leave before a new client is served
+AFTERWARDS = 10.0  # how long the crowd may take to leave before a new client is served
 
 
 @case(
