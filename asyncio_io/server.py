@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio.constants import ACCEPT_RETRY_DELAY
 from typing import Any
 
 from common import (
@@ -97,7 +98,7 @@ class EchoServer:
         self.config = config
         self.shutdown = Shutdown(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
-        self.accept_pause = AcceptPause()
+        self.accept_pause = AcceptPause(ACCEPT_RETRY_DELAY)  # asyncio's own pause, not ours
         self.idle: IdleTimer[EchoProtocol] = IdleTimer(config.idle_timeout)
         self.clients: set[EchoProtocol] = set()
 
@@ -129,8 +130,13 @@ class EchoServer:
 
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")
+        # asyncio schedules a retry for each failed accept() of a batch (CPython
+        # gh-151615); those still pending when a stop closes the listener find fd -1.
+        late_retry = self.shutdown.requested and "_start_serving" in context["message"]
         if isinstance(error, OSError) and context["message"].startswith("socket.accept()"):
             self.accept_pause.after(error)  # logs once per spell; asyncio itself waits
+        elif isinstance(error, ValueError) and late_retry:
+            log.debug("accept retry after the stop: %s", error)
         else:
             loop.default_exception_handler(context)
 

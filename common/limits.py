@@ -72,7 +72,8 @@ class AcceptPause:
     client, then reopens it: the client learns sooner, but is turned away.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, retry_delay: float = ACCEPT_RETRY_DELAY) -> None:
+        self.retry_delay = retry_delay
         self.until = 0.0  # time.monotonic() at which to accept again
         self.failing = False
 
@@ -82,10 +83,10 @@ class AcceptPause:
             log.debug("accept: client gone: %s", error)
             return 0.0
         if not self.failing:
-            log.error("accept failed: %s; retrying every %gs until it succeeds", error, ACCEPT_RETRY_DELAY)
+            log.error("accept failed: %s; retrying every %gs until it succeeds", error, self.retry_delay)
             self.failing = True
-        self.until = time.monotonic() + ACCEPT_RETRY_DELAY
-        return ACCEPT_RETRY_DELAY
+        self.until = time.monotonic() + self.retry_delay
+        return self.retry_delay
 
     def accepted(self) -> None:
         if self.failing:

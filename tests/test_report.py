@@ -229,3 +229,15 @@ def test_cli_without_inputs_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no conformance.json" in errors[0]
     assert "missing.json" in errors[1]
     assert not (tmp_path / "out").exists()
+
+
+def test_measured_figures_are_listed_escaped() -> None:
+    report = sample_report()
+    measured = {"name": "", "outcome": "pass", "message": "", "details": "", "measured": [f"1 KiB {PAYLOAD}"]}
+    report["results"].append(result("2.1", "select_mux", "pass", variants=[measured]))
+    assert f"- 2.1 select_mux: 1 KiB {PAYLOAD}" in render_markdown(report)
+    html = render_html(report)
+    assert "<h2>Measured</h2>" in html
+    assert PAYLOAD not in html
+    assert "<li>2.1 <b>select_mux</b>: 1 KiB &lt;script&gt;" in html
+    assert "Measured" not in render_html(sample_report())  # no figures, no section

@@ -139,6 +139,16 @@ def _run_line(report: Report) -> str:
 # --- Markdown ---
 
 
+def _measured(report: Report) -> list[tuple[str, str, str]]:
+    """(case, server, figure) for every figure a case recorded on the way."""
+    return [
+        (result["case"], result["server"], str(figure))
+        for result in report["results"]
+        for variant in result["variants"]
+        for figure in variant.get("measured", [])
+    ]
+
+
 def _md_row(cells: Sequence[str]) -> str:
     # A '|' would end the cell and a newline the row; both can come from free text such as reasons.
     return "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
@@ -188,6 +198,13 @@ def render_markdown(report: Report) -> str:
     ]
     if failures:
         lines += ["### Failures", "", *failures, ""]
+    if measured := _measured(report):
+        lines += [
+            "### Measured",
+            "",
+            *(f"- {case} {server}: {figure}" for case, server, figure in measured),
+            "",
+        ]
     # One reason usually covers many cases (a --target server has no process to measure): say it once.
     reasons: defaultdict[tuple[str, str, str], list[str]] = defaultdict(list)
     for result in report["results"]:
@@ -304,6 +321,11 @@ def render_html(report: Report) -> str:
         if r["verdict"] == "fail"
     ]
     failure_list = '<ul class="failures">\n' + "\n".join(failures) + "\n</ul>" if failures else "<p>None.</p>"
+    figures = "".join(
+        f"<li>{_h(case)} <b>{_h(server)}</b>: {_h(figure)}</li>\n"
+        for case, server, figure in _measured(report)
+    )
+    measured = f"<h2>Measured</h2>\n<ul>\n{figures}</ul>\n" if figures else ""
     machine = report["machine"]
     return f"""<!doctype html>
 <html lang="en">
@@ -326,7 +348,7 @@ def render_html(report: Report) -> str:
 {_html_tables(report, header, results)}
 <h2 id="failures">Failures</h2>
 {failure_list}
-</body>
+{measured}</body>
 </html>
 """
 

@@ -100,6 +100,22 @@ def test_out_of_descriptors(start_server: StartServer, record_property: Record) 
             assert sock.recv(64) != b"", "a client that waited at EMFILE was closed, not served"
 
 
+@case("9.6", "A stop while out of descriptors drains, then exits 0 with no traceback", timeout=60)
+def test_stop_while_out_of_descriptors(server_spec: ServerSpec, start_server: StartServer) -> None:
+    if not server_spec.lifecycle:
+        pytest.skip("not applicable: exit status and drain are io-models' command line (--lifecycle)")
+    server = start_server("--drain-timeout", "2")  # longer than any accept pause (asyncio: 1 s)
+    set_fd_limit(server.pid, quiet_baseline(server, server_fds) + HEADROOM)
+    with ExitStack() as stack:
+        for number in range(HEADROOM + WAITING):
+            stack.enter_context(connect(server.address)).sendall(f"client {number}".encode())
+        time.sleep(0.5)  # long enough for the server to meet EMFILE: it has the greetings
+        server.send_signal(signal.SIGTERM)
+        status = server.wait(2 + 1 + 1)
+    assert status == 0, server.stderr_text()[-2000:]
+    assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
+
+
 # --- 9.2 reset storms ---------------------------------------------------------------
 
 MID_ECHO_RESETS = 300
