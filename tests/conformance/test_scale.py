@@ -87,5 +87,9 @@ def test_soak(start_server: StartServer, soak_cycles: int, record_property: Reco
     assert_back_to(server, server_fds, fds, "descriptors")
     assert_back_to(server, server_threads, threads, "threads")
     growth = quiet_baseline(server, server_rss) - rss
-    record_property("measured", f"{soak_cycles} cycles: RSS {growth / 1024:+.0f} KiB")
+    record_property(
+        "measured",
+        f"{soak_cycles} cycles: descriptors {fds} before, {server_fds(server.pid)} after; "
+        f"threads {threads}, {server_threads(server.pid)}; RSS {growth / 1024:+.0f} KiB",
+    )
     assert growth < MAX_RSS_GROWTH, f"RSS grew {growth >> 10} KiB over {soak_cycles} cycles"
