@@ -162,6 +162,9 @@ def test_reset_storm(start_server: StartServer) -> None:
 # --- 9.3 many slow readers ----------------------------------------------------------
 
 SLOW_READERS = 50
+# More than a correct server holds (its cap), fewer than the kernel buffers on the way
+# may take (up to ~14 MiB a connection on loopback, autotuned): so whether all of it was
+# taken says nothing; where it went, the server's memory, says it all.
 PUSH_EACH = 8 << 20
 # Per client: the default 64 KiB cap, plus one read past it (asyncio's transport reads
 # 256 KiB at a time). Slack: the interpreter, the allocator, the kernel's accounting.
@@ -205,7 +208,6 @@ def test_many_slow_readers(server_process: ServerProcess, record_property: Recor
         pushed = push_all_until_stalled(clients, PatternStream(seed=93))
         growth = server_rss(server.pid) - baseline
         record_property("measured", f"{pushed >> 20} MiB pushed by {SLOW_READERS}; RSS +{growth >> 10} KiB")
-        assert pushed < SLOW_READERS * PUSH_EACH, "the server kept reading from clients that read nothing"
         bound = SLOW_READERS * BOUND_PER_CLIENT + SLACK
         assert growth < bound, f"RSS grew {growth >> 20} MiB for {SLOW_READERS} stalled clients"
         with connect_served(server.address, SLOW_READERS):
