@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("loadgen.c")
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "io-models"
+CACHE = Path(__file__).with_name(".build")  # beside the source, as .venv is: gitignored
 
 
 def build() -> Path:
