@@ -42,16 +42,16 @@ from common import (
 
 log = logging.getLogger("blocking")
 
-# Ten thousand threads, measured. CPython runs one thread at a time (the GIL), and a
-# thread that waits for it asks the holder to let go every switch interval (default
-# 5 ms). With thousands runnable at once (all their clients wrote, or left), the holder
-# is made to let go every few bytecodes, often inside a lock the others then queue on:
-# 10,000 clients leaving at once kept both cores in the kernel for minutes. Hence: a
-# 0.1 s interval (an echo thread runs microseconds between syscalls, so no one waits
-# longer for it), no lock on the way out, and _thread, not threading.Thread, which
-# takes a registry lock as each thread ends. Every thread now ends within a second.
+# Ten thousand threads, measured. CPython runs one thread at a time (the GIL), and each
+# thread waiting for it wakes every switch interval (default 5 ms) to ask for it. With
+# thousands runnable at once (all their clients wrote, or left), those wake-ups alone
+# swamp the kernel, and the holder, made to let go every few bytecodes, is often inside
+# a lock the others then queue on: 10,000 clients leaving at once kept both cores in
+# the kernel for minutes. Hence: a 1 s interval (an echo thread gives the GIL up at
+# every syscall anyway, so none waits that long), no lock on the way out, and _thread,
+# not threading.Thread, which takes a registry lock as each thread ends.
 # (A smaller thread stack changed nothing: only the stack pages a thread touches count.)
-SWITCH_INTERVAL = 0.1
+SWITCH_INTERVAL = 1.0
 
 
 class StopAccepting(Exception):
