@@ -5,10 +5,9 @@ server: every `accept`, `recv`, `send`, `select` and `close` lives in `<model>/s
 
 from common.config import READ_SIZE, Config, __version__, parse_config
 from common.lifecycle import STOP_SIGNALS, Shutdown, announce, listen
-from common.limits import ACCEPT_RETRY_DELAY, AcceptPause, ConnectionLimit, IdleTimer, earliest
+from common.limits import AcceptPause, ConnectionLimit, IdleTimer, earliest
 
 __all__ = [
-    "ACCEPT_RETRY_DELAY",
     "READ_SIZE",
     "STOP_SIGNALS",
     "AcceptPause",

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +242,8 @@ def read_whole(file: BinaryIO) -> str:
 
 # What the `start_server` fixture gives a test: start_server("--drain-timeout", "1").
 StartServer = Callable[..., ServerProcess]
+# pytest's record_property fixture: record_property("measured", "...") reaches the report.
+RecordProperty = Callable[[str, object], None]
 
 
 # --- clients ------------------------------------------------------------------------
@@ -482,17 +484,33 @@ def push_until_stalled(
 ) -> int:
     """Send stream bytes from offset start without reading anything back, until limit
     bytes are sent or the socket has not been writable for `stall` seconds. Returns the
-    bytes sent.
+    bytes sent."""
+    return push_all_until_stalled([sock], stream, limit_each=limit, stall=stall, start=start)
+
+
+def push_all_until_stalled(
+    clients: Sequence[socket.socket], stream: PatternStream, *, limit_each: int, stall: float, start: int = 0
+) -> int:
+    """Push stream bytes from offset start to every client at once, reading nothing back,
+    until each has sent limit_each bytes or none has been writable for `stall` seconds.
+    Returns the bytes sent in all.
 
     A writability wait rather than a blocking send, so a stalled push ends the loop
-    instead of hanging inside sendall().
+    instead of hanging inside sendall(). (A socket with a timeout, as connect() makes,
+    sends only what fits once writable: send() returns a partial count, never blocks.)
     """
-    pushed = 0
+    pushed = dict.fromkeys(clients, 0)
     with selectors.DefaultSelector() as selector:
-        selector.register(sock, selectors.EVENT_WRITE)
-        while pushed < limit and selector.select(stall):
-            pushed += sock.send(stream.read(start + pushed, min(PUSH_CHUNK, limit - pushed)))
-    return pushed
+        for sock in clients:
+            selector.register(sock, selectors.EVENT_WRITE, sock)
+        while selector.get_map() and (ready := selector.select(stall)):
+            for key, _ in ready:
+                sock = key.data
+                size = min(PUSH_CHUNK, limit_each - pushed[sock])
+                pushed[sock] += sock.send(stream.read(start + pushed[sock], size))
+                if pushed[sock] >= limit_each:
+                    selector.unregister(sock)
+    return sum(pushed.values())
 
 
 def read_back_stream(sock: socket.socket, stream: PatternStream, size: int, *, timeout: float = 60.0) -> None:

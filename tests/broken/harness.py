@@ -28,9 +28,12 @@ Listen = Callable[[Config], socket.socket]
 AfterAcceptError = Callable[[OSError], None]
 
 
-def pause_accepting(error: OSError, pause: AcceptPause = AcceptPause()) -> None:  # noqa: B008 -- one for the process
+ACCEPT_PAUSE = AcceptPause()
+
+
+def pause_accepting(error: OSError) -> None:
     """What the models do when accept() fails: wait a moment, logged once per spell."""
-    time.sleep(pause.after(error))
+    time.sleep(ACCEPT_PAUSE.after(error))
 
 
 def echo_correctly(sock: socket.socket, buffer_size: int) -> None:

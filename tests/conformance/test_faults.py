@@ -10,13 +10,12 @@ import contextlib
 import ctypes
 import dataclasses
 import os
-import selectors
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
@@ -27,6 +26,7 @@ from tests.support import (
     IO_TIMEOUT,
     Address,
     PatternStream,
+    RecordProperty,
     Server,
     ServerProcess,
     ServerSpec,
@@ -36,6 +36,7 @@ from tests.support import (
     connect_served,
     echo,
     open_clients,
+    push_all_until_stalled,
     quiet_baseline,
     recv_until_eof,
     reset,
@@ -43,9 +44,8 @@ from tests.support import (
     server_fds,
     server_rss,
     set_fd_limit,
+    wait_until,
 )
-
-Record = Callable[[str, object], None]  # pytest's record_property
 
 # --- 9.1 out of descriptors --------------------------------------------------------
 
@@ -69,7 +69,7 @@ def served_within(sock: socket.socket, timeout: float) -> bool:
 
 
 @case("9.1", "Out of descriptors (EMFILE): no spin, no crash, one log line; serves once freed", timeout=90)
-def test_out_of_descriptors(start_server: StartServer, record_property: Record) -> None:
+def test_out_of_descriptors(start_server: StartServer, record_property: RecordProperty) -> None:
     server = start_server()
     baseline = quiet_baseline(server, server_fds)
     set_fd_limit(server.pid, baseline + HEADROOM)  # prlimit(2) on the running server
@@ -105,11 +105,15 @@ def test_stop_while_out_of_descriptors(server_spec: ServerSpec, start_server: St
     if not server_spec.lifecycle:
         pytest.skip("not applicable: exit status and drain are io-models' command line (--lifecycle)")
     server = start_server("--drain-timeout", "2")  # longer than any accept pause (asyncio: 1 s)
-    set_fd_limit(server.pid, quiet_baseline(server, server_fds) + HEADROOM)
+    limit = quiet_baseline(server, server_fds) + HEADROOM
+    set_fd_limit(server.pid, limit)
     with ExitStack() as stack:
         for number in range(HEADROOM + WAITING):
             stack.enter_context(connect(server.address)).sendall(f"client {number}".encode())
-        time.sleep(0.5)  # long enough for the server to meet EMFILE: it has the greetings
+        # Every descriptor taken, clients still queued: its next accept() fails, EMFILE.
+        assert wait_until(lambda: server_fds(server.pid) >= limit, timeout=IO_TIMEOUT), (
+            f"the server never took all {limit} descriptors it may have"
+        )
         server.send_signal(signal.SIGTERM)
         status = server.wait(2 + 1 + 1)
     assert status == 0, server.stderr_text()[-2000:]
@@ -172,42 +176,20 @@ PUSH_EACH = 8 << 20
 # that keeps reading grows by hundreds of MiB.
 BOUND_PER_CLIENT = (64 << 10) + (256 << 10)
 SLACK = 32 << 20
-STALL = 1.0
-
-
-def push_all_until_stalled(clients: list[socket.socket], stream: PatternStream) -> int:
-    """Push to every client at once, reading nothing back, until none has been writable
-    for STALL seconds or each has pushed PUSH_EACH. Returns the bytes pushed in all."""
-    pushed = dict.fromkeys(clients, 0)
-    with selectors.DefaultSelector() as selector:
-        for sock in clients:
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_WRITE, sock)
-        while ready := selector.select(STALL):
-            for key, _ in ready:
-                sock = key.data
-                try:
-                    pushed[sock] += sock.send(stream.read(pushed[sock], 64 << 10))
-                except BlockingIOError:
-                    continue
-                if pushed[sock] >= PUSH_EACH:
-                    selector.unregister(sock)
-    for sock in clients:
-        sock.settimeout(IO_TIMEOUT)
-    return sum(pushed.values())
+STALL = 1.0  # no client writable for this long: every buffer on the way is full
 
 
 @case(
     "9.3", f"{SLOW_READERS} clients push, never read: memory within clients x cap; others served", timeout=120
 )
-def test_many_slow_readers(server_process: ServerProcess, record_property: Record) -> None:
+def test_many_slow_readers(server_process: ServerProcess, record_property: RecordProperty) -> None:
     server = server_process
     with ExitStack() as stack:
         clients = [stack.enter_context(connect(server.address, rcvbuf=4096)) for _ in range(SLOW_READERS)]
         for sock in clients:
             assert echo(sock, b"hello") == b"hello"
         baseline = server_rss(server.pid)
-        pushed = push_all_until_stalled(clients, PatternStream(seed=93))
+        pushed = push_all_until_stalled(clients, PatternStream(seed=93), limit_each=PUSH_EACH, stall=STALL)
         growth = server_rss(server.pid) - baseline
         record_property("measured", f"{pushed >> 20} MiB pushed by {SLOW_READERS}; RSS +{growth >> 10} KiB")
         bound = SLOW_READERS * BOUND_PER_CLIENT + SLACK
@@ -261,7 +243,7 @@ class Trickle:
 
 
 @case("9.4", "Clients trickling a byte every 5 ms, and idle ones, do not delay a new client", timeout=120)
-def test_tricklers_and_idlers(server: Server, record_property: Record) -> None:
+def test_tricklers_and_idlers(server: Server, record_property: RecordProperty) -> None:
     idlers = open_clients(server.address, IDLERS)
     tricklers = open_clients(server.address, TRICKLERS)
     trickle = Trickle(tricklers)
@@ -324,7 +306,7 @@ def transfer(address: Address, payload: bytes) -> bytes:
 
 @case("9.5", "A storm of harmless signals (EINTR) during large transfers changes nothing", timeout=120)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: tgkill is Linux's")
-def test_signal_storm(server_spec: ServerSpec, record_property: Record) -> None:
+def test_signal_storm(server_spec: ServerSpec, record_property: RecordProperty) -> None:
     with ServerProcess(with_harmless_signals(server_spec)) as server:
         stopping = threading.Event()
         sent = 0

@@ -9,11 +9,11 @@ A server that keeps reading instead holds everything pushed in its own memory.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 
 from tests.conformance.cases import case
 from tests.support import (
     PatternStream,
+    RecordProperty,
     ServerProcess,
     assert_echoed,
     connect,
@@ -39,7 +39,7 @@ STALL = 1.0
     timeout=120,
 )
 def test_backpressure_bounds_server_memory(
-    server_process: ServerProcess, record_property: Callable[[str, object], None]
+    server_process: ServerProcess, record_property: RecordProperty
 ) -> None:
     server = server_process
     stream = PatternStream(seed=256)

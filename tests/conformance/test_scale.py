@@ -9,12 +9,12 @@ shows that cap instead: the clients beyond it are turned away, the server stays 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from tests.conformance.cases import case
 from tests.support import (
+    Address,
+    RecordProperty,
     ServerSpec,
     StartServer,
     assert_back_to,
@@ -29,8 +29,6 @@ from tests.support import (
     wait_until,
 )
 
-Record = Callable[[str, object], None]  # pytest's record_property
-
 # One worker runs these one after another (with --dist loadgroup, as ./run-tests does):
 # two servers holding 10,000 connections each at once measure the machine, not a model.
 pytestmark = pytest.mark.xdist_group("scale")
@@ -44,7 +42,7 @@ AFTERWARDS = 10.0  # how long the crowd may take to leave before a new client is
 @case(
     "10.1", "C10K: 10,000 clients connected at once, every one echoed (or a declared cap held)", timeout=600
 )
-def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_property: Record) -> None:
+def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_property: RecordProperty) -> None:
     cap = server_spec.connection_cap
     count = C10K if cap is None else cap + BEYOND_CAP
     raise_own_fd_limit(count + DESCRIPTOR_SLACK)  # the server, started next, inherits it
@@ -75,21 +73,24 @@ SOAK_PARALLEL = 20
 MAX_RSS_GROWTH = 4 << 20  # a leak of even 100 bytes a cycle passes this at 50,000 cycles
 
 
+def churn(address: Address, cycles: int) -> None:
+    """Connect, echo and close `cycles` clients, SOAK_PARALLEL at a time."""
+    for _ in range(0, cycles, SOAK_PARALLEL):
+        for sock in open_clients(address, SOAK_PARALLEL, batch=SOAK_PARALLEL):
+            sock.close()
+
+
 @case(
     "10.2",
     "Soak: connect/echo/close churn, 20 at a time, leaves fds, threads, memory at baseline",
     timeout=900,
 )
-def test_soak(start_server: StartServer, soak_cycles: int, record_property: Record) -> None:
+def test_soak(start_server: StartServer, soak_cycles: int, record_property: RecordProperty) -> None:
     server = start_server()
     fds, threads = quiet_baseline(server, server_fds), quiet_baseline(server, server_threads)
-    for _ in range(2):  # warm up the allocator's pools with one batch of churn
-        for sock in open_clients(server.address, SOAK_PARALLEL, batch=SOAK_PARALLEL):
-            sock.close()
+    churn(server.address, 2 * SOAK_PARALLEL)  # warm up the allocator's pools first
     rss = quiet_baseline(server, server_rss)
-    for _ in range(0, soak_cycles, SOAK_PARALLEL):
-        for sock in open_clients(server.address, SOAK_PARALLEL, batch=SOAK_PARALLEL):
-            sock.close()
+    churn(server.address, soak_cycles)
     assert_back_to(server, server_fds, fds, "descriptors")
     assert_back_to(server, server_threads, threads, "threads")
     growth = quiet_baseline(server, server_rss) - rss
