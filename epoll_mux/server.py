@@ -8,9 +8,9 @@ What changes from selectors_mux: only what DefaultSelector (epoll, on Linux) hid
 raw flags (EPOLLIN, EPOLLOUT) and the table from descriptor to client.
 
 Level-triggered, on purpose: epoll keeps reporting a socket while it is ready.
-Edge-triggered reports only changes, so a reader must drain each socket to EAGAIN or
-never hear from it again; backpressure stops reading with input still queued.
-Level-triggered keeps select_mux's loop, for an epoll_ctl() whenever interest changes.
+Edge-triggered reports only changes, so each read must drain its socket to EAGAIN (or
+re-arm it with epoll_ctl), or that socket is never reported again; backpressure leaves
+input queued. Level-triggered keeps select_mux's loop, for an epoll_ctl() per change.
 
 Interest per client: EPOLLIN while it may send and we owe it under --buffer-size;
 EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always; send() tells.
