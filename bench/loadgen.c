@@ -4,14 +4,18 @@
  *   loadgen HOST PORT CONNECTIONS SIZE INFLIGHT SECONDS
  *
  * Each connection keeps INFLIGHT messages of SIZE bytes outstanding: one is sent for
- * each one whose echo has fully come back. Every echoed byte is checked against what
+ * each one whose echo has fully come back. INFLIGHT 0 holds the connections idle. Every echoed byte is checked against what
  * was sent (a per-connection pattern, so a byte from another client shows up too).
  * Latency is send-start to last-byte-back, per message, into a log-linear histogram
  * (HDR-style: 2^SUB_BITS buckets per power of two, so about 1.5% precision).
  *
- * Prints one JSON object: round trips, bytes, its own CPU time (getrusage), why it
- * stopped early if it did (exit 3), and the histogram's non-empty buckets as
- * [lower bound in ns, count] pairs.
+ * It talks to its driver (loadgen.py) over stdin and stdout, so the driver can pace the
+ * connects and read the server's CPU time and memory exactly around the measured
+ * window: it connects in waves, after each printing "accept N" and waiting for a line
+ * on stdin; it prints "connected" and waits for a line; it runs for SECONDS and prints one JSON object (round trips,
+ * bytes, its own CPU time from getrusage, why it stopped early if it did, and the
+ * histogram's non-empty buckets as [lower bound in ns, count] pairs); then it keeps
+ * its connections open until stdin closes, and exits (3 if it stopped early).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,7 +161,7 @@ int main(int argc, char **argv) {
     message_size = (size_t)atol(argv[4]);
     inflight = (unsigned)atoi(argv[5]);
     double seconds = atof(argv[6]);
-    if (connections < 1 || message_size < 1 || inflight < 1 || inflight > MAX_INFLIGHT || seconds <= 0) {
+    if (connections < 1 || message_size < 1 || inflight > MAX_INFLIGHT || seconds <= 0) {
         fprintf(stderr, "loadgen: bad arguments\n");
         return 2;
     }
@@ -168,11 +173,19 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (uint8_t)((i % PERIOD) * 2654435761u >> 13);
     int epoll_fd = epoll_create1(0);
     Connection *all = calloc((size_t)connections, sizeof *all);
+    int wave = 64, in_wave = 0;
+    char go[16];
     for (int i = 0; i < connections; i++) {
         Connection *c = &all[i];
         c->fd = socket(address->ai_family, SOCK_STREAM, 0);
+        /* A server that stops accepting (a full backlog drops SYNs, retried after 1, 3,
+         * 7 s...) must not hang us: Linux bounds a blocking connect() by SO_SNDTIMEO. */
+        struct timeval patience = {.tv_sec = 10};
+        uint64_t connect_started = now_ns();
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
         if (c->fd < 0 || connect(c->fd, address->ai_addr, address->ai_addrlen) < 0) {
-            perror("loadgen: connect");
+            fprintf(stderr, "connection %d of %d: %s\n", i + 1, connections,
+                    errno == EINPROGRESS ? "connect() timed out after 10 s" : strerror(errno));
             return 1;
         }
         int one = 1;
@@ -181,7 +194,22 @@ int main(int argc, char **argv) {
         c->seed = (uint32_t)(((uint64_t)i * 7919u) % PERIOD);
         struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c->fd, &event);
+        /* Connect in waves, and let the driver wait until the server has accepted each
+         * (it prints "accept N" and waits for a line): connects faster than the server's
+         * accept() overflow its listen backlog (asyncio's is 100, socketserver's 5), the
+         * kernel drops the SYN, and the retry comes a second later. After one connect
+         * that took that long, the waves shrink below the smallest backlog. */
+        if (now_ns() - connect_started > 200000000) wave = 4;
+        if (++in_wave >= wave || i == connections - 1) {
+            in_wave = 0;
+            printf("accept %d\n", i + 1);
+            fflush(stdout);
+            if (!fgets(go, sizeof go, stdin)) return 1; /* the driver went away */
+        }
     }
+    printf("connected\n");
+    fflush(stdout);
+    if (!fgets(go, sizeof go, stdin)) return 1; /* the driver went away */
     struct rusage usage_before, usage_after;
     getrusage(RUSAGE_SELF, &usage_before);
     uint64_t started = now_ns(), deadline = started + (uint64_t)(seconds * 1e9);
@@ -226,5 +254,7 @@ int main(int argc, char **argv) {
         separator = ", ";
     }
     printf("]}\n");
+    fflush(stdout);
+    while (fgets(go, sizeof go, stdin)) continue; /* hold the connections until stdin closes */
     return failure ? 3 : 0;
 }

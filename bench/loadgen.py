@@ -15,22 +15,23 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 SOURCE = Path(__file__).with_name("loadgen.c")
 CACHE = Path(__file__).with_name(".build")  # beside the source, as .venv is: gitignored
 
 
-def build() -> Path:
-    """Compile loadgen.c once per version of its source; the binary is cached."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    binary = CACHE / f"loadgen-{digest}"
+def build(source: Path = SOURCE) -> Path:
+    """Compile a C program once per version of its source; the binary is cached."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    binary = CACHE / f"{source.stem}-{digest}"
     if not binary.exists():
         compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
             raise SystemExit("error: the load generator needs a C compiler (cc or gcc)")
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = binary.with_suffix(".partial")
-        subprocess.run([compiler, "-O2", "-Wall", "-o", str(partial), str(SOURCE)], check=True)
+        subprocess.run([compiler, "-O2", "-Wall", "-o", str(partial), str(source)], check=True)
         partial.replace(binary)  # atomic: a concurrent build never runs a half-written file
     return binary
 
@@ -63,21 +64,59 @@ class Measured:
         return float("nan")
 
 
-def run(host: str, port: int, load: Load, *, cpu: int | None = None) -> Measured:
-    """Drive the server at host:port with load; pin the load generator to `cpu` if given."""
+class Window(Protocol):
+    """What the driver does while the load generator connects, and just before and just
+    after the measured seconds (read the server's CPU time and memory), so the connects
+    and closes fall outside the window."""
+
+    def accepted(self, connections: int) -> None:
+        """Return once the server has accepted this many of our connections."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run(
+    host: str, port: int, load: Load, *, cpu: int | None = None, window: Window | None = None
+) -> Measured:
+    """Drive the server at host:port with load; pin the load generator to `cpu` if given.
+
+    Raises RuntimeError if it could not even start (e.g. the server refused its connects).
+    """
     command = [str(build()), host, str(port), str(load.connections), str(load.size)]
     command += [str(load.inflight), str(load.seconds)]
-    result = subprocess.run(
+    with subprocess.Popen(
         command,
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=load.seconds + 60,
-        check=False,
-        preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}),
-    )
-    if result.returncode not in (0, 3):  # 3: it ran, and says what went wrong
-        raise RuntimeError(f"load generator exited {result.returncode}: {result.stderr.strip()}")
-    raw = json.loads(result.stdout)
+    ) as loadgen:
+        assert loadgen.stdin is not None and loadgen.stdout is not None and loadgen.stderr is not None
+        if cpu is not None:  # one thread, and it waits for "go": pinned before it measures
+            os.sched_setaffinity(loadgen.pid, {cpu})
+        # Each readline() is bounded: the load generator gives up on a connect after 10 s,
+        # and ends its run after load.seconds, whatever the server does.
+        while (line := loadgen.stdout.readline()).startswith("accept "):
+            if window:
+                window.accepted(int(line.split()[1]))
+            loadgen.stdin.write("more\n")
+            loadgen.stdin.flush()
+        if line != "connected\n":
+            loadgen.wait()
+            raise RuntimeError(loadgen.stderr.read().strip() or f"load generator exited {loadgen.returncode}")
+        if window:
+            window.start()
+        loadgen.stdin.write("go\n")
+        loadgen.stdin.flush()
+        line = loadgen.stdout.readline()
+        if window:
+            window.stop()
+        loadgen.stdin.close()  # now it closes its connections and exits
+        if loadgen.wait() not in (0, 3):  # 3: it ran, and says what went wrong
+            raise RuntimeError(f"load generator exited {loadgen.returncode}: {loadgen.stderr.read().strip()}")
+    raw = json.loads(line)
     return Measured(
         seconds=raw["seconds"],
         round_trips=raw["round_trips"],
