@@ -1,0 +1,1 @@
+"""Documentation generators and pages for the io-models servers."""

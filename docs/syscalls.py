@@ -1,0 +1,242 @@
+"""Syscalls per echoed message, for each of the six IO models, measured with strace.
+
+Each server runs twice under `strace -f -c` (-f: blocking's threads too; -c: a count per
+syscall): once started and stopped with no client (the baseline: imports, the listener,
+the shutdown), once serving a fixed workload from a plain Python client. The difference,
+divided by the messages echoed, is what serving costs in syscalls. Rerun from the
+repository root (Linux, strace installed); it writes docs/syscalls.md and prints the table:
+
+    python -m docs.syscalls          # 100 connections x 100 messages, about 15 s; also
+                                     # rewrites the syscall row of docs/comparison.md
+    python -m docs.syscalls --check  # 5 x 5, written to a temporary file instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import MODELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMMAND = "python -m docs.syscalls"
+COMPARISON = REPO_ROOT / "docs/comparison.md"
+ROW_MARK = "<!-- syscalls -->"  # marks the row of comparison.md that main() rewrites
+READY_LINE = re.compile(rb"listening on \S+:(\d+)")
+TIMEOUT = 10.0  # seconds: for a server to start, one client operation, a server to exit
+MESSAGE = bytes(range(256)) * 4  # 1 KiB, every byte value
+
+# The table's rows: a label and the syscalls it counts; the rest are summed in "others".
+ROWS = {
+    "accept, accept4": ("accept", "accept4"),
+    "recvfrom, recv": ("recvfrom", "recv"),
+    "sendto, send": ("sendto", "send"),
+    "select, pselect6": ("select", "pselect6"),
+    "epoll_wait, epoll_pwait": ("epoll_wait", "epoll_pwait"),
+    "epoll_ctl": ("epoll_ctl",),
+    "futex": ("futex",),
+    "clock_nanosleep, nanosleep": ("clock_nanosleep", "nanosleep"),
+    "mmap, mremap, munmap": ("mmap", "mremap", "munmap"),
+    "close": ("close",),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    connections: int  # opened, and held, at once
+    messages: int  # per connection
+
+    @property
+    def echoed(self) -> int:
+        return self.connections * self.messages
+
+    def describe(self) -> str:
+        return (
+            f"{self.connections} connections opened and held at once; {self.messages} rounds in which "
+            f"each in turn sends {len(MESSAGE)} B and reads the echo back in full (one message in flight "
+            f"at a time); then each half-closes, reads the server's EOF and closes: {self.echoed:,} "
+            "echoed messages."
+        )
+
+
+FULL = Workload(connections=100, messages=100)
+SMALL = Workload(connections=5, messages=5)
+
+
+def parse_summary(text: str) -> tuple[Counter[str], int]:
+    """Calls per syscall, and failed calls in all, from strace -c's table, whose rows read
+    '% time  seconds  usecs/call  calls  [errors]  syscall'."""
+    calls: Counter[str] = Counter()
+    failed = 0
+    for fields in map(str.split, text.splitlines()):
+        if len(fields) in (5, 6) and fields[0][0].isdigit() and fields[-1] != "total":
+            calls[fields[-1]] = int(fields[3])
+            failed += int(fields[4]) if len(fields) == 6 else 0
+    return calls, failed
+
+
+def traced(model: str, workload: Workload | None) -> tuple[Counter[str], int]:
+    """parse_summary() of the model run under strace, serving workload (None: no client),
+    then stopped with SIGTERM."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary, out, err = Path(tmp, "summary"), Path(tmp, "stdout"), Path(tmp, "stderr")
+        command = ["strace", "-f", "-c", "-o", str(summary), sys.executable, "-m", model, "--port", "0"]
+        with out.open("wb") as stdout, err.open("wb") as stderr:  # a new session: cleanup ends all of it
+            strace = subprocess.Popen(
+                command, cwd=REPO_ROOT, stdout=stdout, stderr=stderr, start_new_session=True
+            )
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not (ready := READY_LINE.search(out.read_bytes())):
+                if strace.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{model}: no ready line in {TIMEOUT}s: {err.read_text()}")
+                time.sleep(0.01)
+            # strace's child is the server; a signal to strace itself would kill the server.
+            server = int(Path(f"/proc/{strace.pid}/task/{strace.pid}/children").read_text().split()[0])
+            if workload is not None:
+                idle_threads = len(os.listdir(f"/proc/{server}/task"))
+                serve(int(ready[1]), workload)
+                # Let blocking's client threads end first: strace may hand a signal to any
+                # thread of a traced process, and one that lands elsewhere leaves accept() waiting.
+                deadline = time.monotonic() + TIMEOUT
+                while len(os.listdir(f"/proc/{server}/task")) > idle_threads and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            os.kill(server, signal.SIGTERM)
+            status = strace.wait(TIMEOUT)  # strace writes its summary and exits with the server's status
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # gone already, as it should be
+                os.killpg(strace.pid, signal.SIGKILL)
+            strace.wait(TIMEOUT)
+        if status != 0:
+            raise RuntimeError(f"{model} under strace exited with {status}: {err.read_text()}")
+        return parse_summary(summary.read_text())
+
+
+def serve(port: int, workload: Workload) -> None:
+    """The client side of the workload; every socket operation times out after TIMEOUT."""
+    with contextlib.ExitStack() as stack:
+        connect = socket.create_connection
+        clients = [
+            stack.enter_context(connect(("127.0.0.1", port), TIMEOUT)) for _ in range(workload.connections)
+        ]
+        for _ in range(workload.messages):
+            for sock in clients:
+                sock.sendall(MESSAGE)
+                echoed = b""
+                while len(echoed) < len(MESSAGE) and (chunk := sock.recv(len(MESSAGE) - len(echoed))):
+                    echoed += chunk
+                if echoed != MESSAGE:
+                    raise RuntimeError(f"echo differs: sent {len(MESSAGE)} B, received {len(echoed)} B")
+        for sock in clients:
+            sock.shutdown(socket.SHUT_WR)
+            if sock.recv(1) != b"":
+                raise RuntimeError("data after the last echo, where EOF was due")
+
+
+def measure(models: Sequence[str], workload: Workload) -> dict[str, dict[str, float]]:
+    """model -> row label -> syscalls per echoed message, the baseline subtracted."""
+    figures = {}
+    for model in models:
+        (base_calls, base_failed), (calls, failed) = traced(model, None), traced(model, workload)
+        calls.subtract(base_calls)  # subtract(), unlike -, keeps negative counts
+        rows = {label: sum(calls[name] for name in names) / workload.echoed for label, names in ROWS.items()}
+        total = calls.total() / workload.echoed
+        rows["others"] = total - sum(rows.values())
+        rows["total"] = total
+        rows["of which failed"] = (failed - base_failed) / workload.echoed
+        figures[model] = rows
+    return figures
+
+
+def table(figures: dict[str, dict[str, float]]) -> str:
+    """Models as columns, syscalls as rows; a row that is zero for every model is left out."""
+    models, rows = list(figures), list(figures.values())
+    lines = ["| per echoed message | " + " | ".join(models) + " |", "|---" + "|---:" * len(models) + "|"]
+    for label in rows[0]:
+        if all(abs(row[label]) < 0.005 for row in rows):
+            continue
+        bold = "**" if label == "total" else ""
+        cells = (f"{bold}{round(row[label], 2) + 0.0:.2f}{bold}" for row in rows)  # + 0.0: no "-0.00"
+        lines.append(f"| {bold}{label}{bold} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+NOTE = """\
+What the numbers show. Every model does the same useful work per message, one `recvfrom`
+that brings it in and one `sendto` that echoes it; the rest is waiting, and its cost.
+
+- **blocking** waits inside `recvfrom` itself, so it needs no other call. Its `futex`
+  calls are GIL hand-offs, as many as the times the next client's thread wakes while the
+  last one still holds the GIL (so they vary from run to run). Its thread per connection
+  (`clone3`, the stack's `mmap` and `munmap`...) is spread over the connection's messages.
+- **nonblocking** never waits on a socket: each pass tries `accept` and then `recv` on
+  every client, ready or not, and each try that finds nothing fails with EAGAIN ("of which
+  failed"). Here the client, not slowed by strace as the server is, answers fast and in
+  the order the passes visit the sockets, so a pass echoes many messages and seldom comes
+  up empty enough to sleep, and nonblocking makes fewer calls than the multiplexers. A
+  client that pauses makes passes that fail once per idle client, then a
+  `clock_nanosleep`. This column depends on timing most: in shorter trial runs its failed
+  calls went from almost none to more than one per message.
+- **select_mux** asks the kernel first: one `pselect6` per pass, then only calls that
+  succeed. The count hides its cost: each call hands over and scans all 102 descriptors.
+- **selectors_mux**, **epoll_mux** and **asyncio_io** wait in `epoll_wait`, interest kept
+  in the kernel: `epoll_ctl` twice per connection (register, unregister), never per message,
+  since every echo fits the send buffer at once. asyncio reads with a 256 KiB buffer, above
+  malloc's mmap threshold, so each read also costs an `mmap`, an `mremap` (shrinking it to
+  the 1 KiB received) and a `munmap`.
+
+With one message in flight, every wakeup finds one socket ready; with many in flight, one
+`select` or `epoll_wait` would serve several, and its count per message would fall below 1."""
+
+
+def fill_comparison(figures: dict[str, dict[str, float]], page: Path) -> None:
+    """Rewrite the comparison page's syscall row (the line marked ROW_MARK) with the totals."""
+    totals = " | ".join(f"{figures[model]['total']:.2f}" for model in MODELS)
+    row = f"| syscalls per echoed message ([measured](syscalls.md)) {ROW_MARK} | {totals} |"
+    lines = page.read_text().splitlines()
+    page.write_text("\n".join(row if ROW_MARK in line else line for line in lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="a 5 x 5 workload, written to a temporary file")
+    check = parser.parse_args(argv).check
+    workload, output = (
+        (SMALL, Path(tempfile.mkdtemp(), "syscalls.md")) if check else (FULL, REPO_ROOT / "docs/syscalls.md")
+    )
+    started = time.monotonic()
+    figures = measure(MODELS, workload)
+    strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, timeout=TIMEOUT, check=True)
+    output.write_text(
+        f"# Syscalls per echoed message\n\nMeasured, not estimated, by `docs/syscalls.py`. To regenerate "
+        f"(Linux, strace installed, from the repository root):\n\n    {COMMAND}\n\n"
+        f"Workload: {workload.describe()}\n\nMachine: Linux {platform.release()} ({os.cpu_count()} cores), "
+        f"Python {platform.python_version()}, {strace.stdout.splitlines()[0]}.\n\n{table(figures)}\n\n"
+        "Each server ran under `strace -f -c` twice, with the workload and with no client at all; the "
+        "table is the difference, divided by the messages echoed, so start-up and shutdown do not count, "
+        f"and each connection's accept, close (and thread) are spread over its {workload.messages} "
+        f"messages.\n\n{NOTE}\n"
+    )
+    print(table(figures))
+    print(f"wrote {output} in {time.monotonic() - started:.0f} s")
+    if not check:
+        fill_comparison(figures, COMPARISON)
+        print(f"rewrote the syscall row of {COMPARISON}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""The reading guide stays true to the code it links to.
+
+For every Markdown link in README.md and docs/*.md to a local file: the file exists, and
+an anchor to a heading (`page.md#section`) names a heading that exists. For every link
+to lines (`../epoll_mux/server.py#L129-L142`, or `#L129`): the range lies within the
+file, and the first `code` in the link's text names what is there. A name the file
+defines (`read()`, `Client`) must be linked at its `def` or `class`, and a range that
+starts there must end where the definition ends; a constant (`EPOLLOUT`) may be
+anywhere in the range; any other code (`sendall()`, `self.write(client)`, `outbuf`)
+must be on the first line. So when a server.py gains or loses lines, every link that
+moved fails here, with where its code is now and the anchor to write instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from tests.support import MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GUIDE = ["README.md", *(f"{model}.md" for model in MODELS), "comparison.md", "io-models.md"]
+PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
+
+# An inline link or image: [text](target) or [text](target "title"). The text may hold
+# `code` and one level of brackets; the target may hold one level of parentheses.
+LINK = re.compile(
+    r"!?\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]"
+    r"\(\s*<?(?P<target>[^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?(?:\s+\"[^\"]*\")?\s*\)"
+)
+FENCE = re.compile(r"^ {0,3}(```|~~~)")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+CODE_SPAN = re.compile(r"(`+)(?P<code>.+?)\1", re.DOTALL)
+LINE_ANCHOR = re.compile(r"L(?P<first>\d+)(?:-L(?P<last>\d+))?")
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:|^//")
+HEADING = re.compile(r"^ {0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Link:
+    page: Path
+    line: int  # in the page, from 1
+    text: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}: [{self.text}]({self.target})"
+
+
+def blank_out(match: re.Match[str]) -> str:
+    """Replace a span with spaces, keeping its newlines, so line numbers stay right."""
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def prose(page: Path) -> str:
+    """The page without fenced code blocks, HTML comments and code spans holding `](`."""
+    lines = page.read_text(encoding="utf-8").split("\n")
+    in_fence = False
+    for number, line in enumerate(lines):
+        fenced = FENCE.match(line)
+        if fenced or in_fence:
+            lines[number] = ""
+        if fenced:
+            in_fence = not in_fence
+    text = HTML_COMMENT.sub(blank_out, "\n".join(lines))
+    return CODE_SPAN.sub(lambda m: blank_out(m) if "](" in m.group(0) else m.group(0), text)
+
+
+def links(page: Path) -> list[Link]:
+    text = prose(page)
+    return [
+        Link(page, text.count("\n", 0, match.start()) + 1, match.group("text"), match.group("target"))
+        for match in LINK.finditer(text)
+    ]
+
+
+def local(link: Link) -> tuple[Path, str] | None:
+    """The file a local link points to, and its anchor; None for a URL."""
+    if SCHEME.match(link.target):
+        return None
+    path, _, anchor = link.target.partition("#")
+    return (link.page.parent / unquote(path)).resolve() if path else link.page, anchor
+
+
+def slug(title: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)  # a link in a heading: its text
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+@cache
+def anchors(page: Path) -> frozenset[str]:
+    found: set[str] = set()
+    repeats: dict[str, int] = {}  # a repeated heading gets -1, -2, ... as on GitHub
+    for line in prose(page).split("\n"):
+        heading = HEADING.match(line)
+        if heading:
+            base = slug(heading.group("title"))
+            found.add(f"{base}-{repeats[base]}" if base in repeats else base)
+            repeats[base] = repeats.get(base, 0) + 1
+    return frozenset(found)
+
+
+@cache
+def source_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@cache
+def definitions(path: Path) -> dict[tuple[str, int], int]:
+    """(name, first line) of every def and class in a Python file -> its last line.
+
+    The last line as a reader sees it: the last statement, and any comment lines right
+    after it that are indented as its body.
+    """
+    if path.suffix != ".py":
+        return {}
+    lines = source_lines(path)
+    ends = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            end = node.end_lineno or node.lineno
+            body_indent = node.col_offset + 1
+            while end < len(lines) and re.match(rf"\s{{{body_indent},}}#", lines[end]):
+                end += 1
+            ends[node.name, node.lineno] = end
+    return ends
+
+
+def identifier(text: str) -> tuple[str, str] | None:
+    """The code a link's text names: its first `code`, and that code less a trailing `(...)`."""
+    span = CODE_SPAN.search(text)
+    if span is None:
+        return None
+    code = span.group("code").strip()
+    call = re.fullmatch(r"([\w.]+)\(.*\)", code, re.DOTALL)
+    return code, call.group(1) if call else code
+
+
+def occurs(name: str, line: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line) is not None
+
+
+def is_constant(name: str) -> bool:
+    return CONSTANT.fullmatch(name.rsplit(".", 1)[-1]) is not None
+
+
+def defined_at(name: str, path: Path) -> dict[int, int]:
+    """Where a bare name (`read`, not `self.read`) is a def or class in the file: first -> last line."""
+    return {first: last for (defined, first), last in definitions(path).items() if defined == name}
+
+
+def where_now(code: str, name: str, path: Path, first: int, last: int) -> str:
+    """Where the named code is in the file now, and the range to link instead."""
+    lines = source_lines(path)
+    found = [number for number, line in enumerate(lines, 1) if occurs(name, line)]
+    if not found:
+        return f"`{name}` no longer appears in {path.relative_to(ROOT)}"
+    # Best guesses first: the def of a bare name; the link's whole code, as written; the
+    # name in code, not in a comment; then anywhere.
+    literal = [number for number in found if code in lines[number - 1]]
+    in_code = [number for number in found if occurs(name, lines[number - 1].split("#")[0])]
+    defined = defined_at(name, path)
+    best = min(list(defined) or literal or in_code or found, key=lambda number: abs(number - first))
+    if best in defined:
+        new_first, new_last = best, defined[best] if last > first else best  # the whole def, as now
+    else:
+        # Keep the range's length; a constant may sit anywhere in it, so move it just enough.
+        shift = best - last if is_constant(name) and best > last else best - first
+        new_first, new_last = first + shift, last + shift
+    anchor = f"#L{new_first}" if new_first == new_last else f"#L{new_first}-L{new_last}"
+    others = [str(number) for number in (in_code or found) if number != best][:8]
+    also = f" (also on line {', '.join(others)})" if others else ""
+    return f"`{name}` is now on line {best}: `{lines[best - 1].strip()}`{also}; try {anchor}"
+
+
+def names_it(name: str, lines: list[str], first: int, last: int, defined: dict[int, int]) -> bool:
+    """A name defined in the file (`read()`, `Client`) is linked at its def; a constant
+    (`EPOLLOUT`) anywhere in the range; any other code (`sendall()`, `self.write(client)`,
+    `outbuf`) on the first line."""
+    if defined:
+        return first in defined
+    if is_constant(name):
+        return any(occurs(name, line) for line in lines[first - 1 : last])
+    return occurs(name, lines[first - 1])
+
+
+def line_link_problem(link: Link, path: Path, anchor: re.Match[str]) -> str | None:
+    """What is wrong with a link to lines, or None."""
+    lines = source_lines(path)
+    first = int(anchor.group("first"))
+    last = int(anchor.group("last") or first)
+    if not 1 <= first <= last <= len(lines):
+        return f"lines {first}-{last} are not within {path.relative_to(ROOT)} ({len(lines)} lines)"
+    named = identifier(link.text)
+    if named is None:
+        return "names no code: put the identifier in backticks, as in [`read()`](../epoll_mux/server.py#L129)"
+    code, name = named
+    defined = defined_at(name, path)
+    end = defined.get(first, last)
+    if last not in (first, end):  # a range that starts at the def covers all of it
+        return f"`{name}` spans lines {first}-{end} now, not {first}-{last}; try #L{first}-L{end}"
+    if names_it(name, lines, first, last, defined):
+        return None
+    where = f"line {first} (`{lines[first - 1].strip()}`)"
+    if defined:
+        where += ", as a def"
+    elif is_constant(name):
+        where = f"lines {first}-{last}"
+    return f"`{name}` is not on {where}: {where_now(code, name, path, first, last)}"
+
+
+def problems(page: Path) -> list[str]:
+    found = []
+    for link in links(page):
+        resolved = local(link)
+        if resolved is None:
+            continue
+        path, anchor = resolved
+        line_anchor = LINE_ANCHOR.fullmatch(anchor)
+        if not path.exists():
+            found.append(f"{link}: no such file {path}")
+        elif path != ROOT and ROOT not in path.parents:
+            found.append(f"{link}: outside the repository, so not on GitHub")
+        elif line_anchor and path.is_file():
+            problem = line_link_problem(link, path, line_anchor)
+            if problem:
+                found.append(f"{link} went stale: {problem}")
+        elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+            found.append(f"{link}: no heading in {path.relative_to(ROOT)} has the anchor #{anchor}")
+    return found
+
+
+def page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+def test_the_guide_has_its_pages() -> None:
+    missing = [name for name in GUIDE if not (DOCS / name).is_file()]
+    assert not missing, f"docs/ lacks {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_links_are_true(page: Path) -> None:
+    found = problems(page)
+    if found:
+        pytest.fail("\n".join([f"{len(found)} stale link(s):", *found]), pytrace=False)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_model_page_links_its_lines(model: str) -> None:
+    page = DOCS / f"{model}.md"
+    targets = [link.target for link in links(page)] if page.is_file() else []
+    assert any(target.startswith(f"../{model}/server.py#L") for target in targets), (
+        f"docs/{model}.md links to no lines of {model}/server.py"
+    )
+
+
+def test_comparison_counts_the_real_lines() -> None:
+    """The code-size row says `wc -l` of each server.py, so it must change when they do."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in (DOCS / "comparison.md").read_text(encoding="utf-8").splitlines()
+        if line.lstrip().startswith("|")
+    ]
+    plain = [[re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell).strip("`* ") for cell in row] for row in rows]
+    columns = next(row for row in plain if set(MODELS) <= set(row))
+    size_row = next(row for row in plain if row[0].lower().startswith("code size"))
+    for model in MODELS:
+        cell = size_row[columns.index(model)]
+        actual = (ROOT / model / "server.py").read_text(encoding="utf-8").count("\n")  # as wc -l counts
+        number = re.search(r"\d+", cell)
+        written = int(number.group(0)) if number else None
+        assert written == actual, f"comparison.md: {model}/server.py has {cell!r} lines? wc -l: {actual}"
