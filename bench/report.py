@@ -111,14 +111,13 @@ def tables(results: Sequence[Result]) -> Iterator[tuple[str, list[str], list[lis
             yield label, LOAD_HEADER, list(load_rows(group))
 
 
-def find(results: Sequence[Result], server: str, connections: int, size: int) -> Result | None:
+def find(
+    results: Sequence[Result], server: str, scenario: str, connections: int, size: int | None = None
+) -> Result | None:
+    """The server's successful result under that load (any size if None), if the run has one."""
     for result in results:
-        if (result["server"], result["scenario"], result["connections"], result["size"]) == (
-            server,
-            "throughput",
-            connections,
-            size,
-        ) and not result["failure"]:
+        load = (result["scenario"], result["connections"]) == (scenario, connections)
+        if result["server"] == server and load and size in (None, result["size"]) and not result["failure"]:
             return result
     return None
 
@@ -128,8 +127,8 @@ def target_rows(results: Sequence[Result]) -> Iterator[list[str]]:
     for target in TARGETS:
         load = f"{target.connections:,} × {size_label(target.size)}"
         goal = f"{target.server} ≥ {target.at_least:g}× {target.reference}, {load}"
-        ours = find(results, target.server, target.connections, target.size)
-        theirs = find(results, target.reference, target.connections, target.size)
+        ours = find(results, target.server, "throughput", target.connections, target.size)
+        theirs = find(results, target.reference, "throughput", target.connections, target.size)
         if ours is None or theirs is None:
             yield [goal, "not measured in this run", "", ""]
             continue
@@ -144,15 +143,8 @@ def target_rows(results: Sequence[Result]) -> Iterator[list[str]]:
         yield [goal, f"{ratio:.2f}× {bound}".strip(), f"{cheaper:.2f}×", verdict]
     server, connections, most = IDLE_TARGET
     goal = f"{server} idle CPU < {most:g}% with {connections:,} idle connections"
-    idle = next(
-        (
-            r
-            for r in results
-            if (r["server"], r["scenario"], r["connections"]) == (server, "idle", connections)
-        ),
-        None,
-    )
-    if idle is None or idle["failure"]:
+    idle = find(results, server, "idle", connections)
+    if idle is None:
         yield [goal, "not measured in this run", "", ""]
     else:
         cpu = idle["server_cpu_percent"]

@@ -2,7 +2,8 @@
 `python -m bench.peers.asyncio_protocol PORT [uvloop]`: uvloop swaps in its C event loop."""
 
 import asyncio
-import sys
+
+from bench.peers import serve_forever
 
 
 class Echo(asyncio.Protocol):
@@ -14,15 +15,4 @@ class Echo(asyncio.Protocol):
         self.transport.write(data)
 
 
-async def main(port: int) -> None:
-    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
-
-
-if sys.argv[2:] == ["uvloop"]:
-    import uvloop
-
-    uvloop.run(main(int(sys.argv[1])))
-else:
-    asyncio.run(main(int(sys.argv[1])))
+serve_forever(lambda port: asyncio.get_running_loop().create_server(Echo, "127.0.0.1", port))

@@ -2,7 +2,8 @@
 `python -m bench.peers.asyncio_streams PORT [uvloop]`: uvloop swaps in its C event loop."""
 
 import asyncio
-import sys
+
+from bench.peers import serve_forever
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -12,15 +13,4 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
     writer.close()
 
 
-async def main(port: int) -> None:
-    server = await asyncio.start_server(echo, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
-
-
-if sys.argv[2:] == ["uvloop"]:
-    import uvloop
-
-    uvloop.run(main(int(sys.argv[1])))
-else:
-    asyncio.run(main(int(sys.argv[1])))
+serve_forever(lambda port: asyncio.start_server(echo, "127.0.0.1", port))
