@@ -27,6 +27,7 @@ import logging
 from asyncio.constants import ACCEPT_RETRY_DELAY
 from typing import Any
 
+from asyncio_io import MODEL
 from common import (
     STOP_SIGNALS,
     AcceptPause,
@@ -169,6 +170,6 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config("asyncio_io", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     asyncio.run(EchoServer(config).serve())
     return 0

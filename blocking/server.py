@@ -29,6 +29,7 @@ import socket
 import sys
 import time
 
+from blocking import MODEL
 from common import (
     READ_SIZE,
     AcceptPause,
@@ -169,7 +170,7 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config("blocking", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     sys.setswitchinterval(SWITCH_INTERVAL)
     EchoServer(config).serve()
     return 0

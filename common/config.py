@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from common.declaration import Model
+
 __version__ = "0.1.0"
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: a server nobody asked to expose is not exposed
@@ -35,10 +37,11 @@ class Config:
     log_level: str
 
 
-def parse_config(prog: str, description: str, argv: Sequence[str] | None = None) -> Config:
-    """Parse the command line (exit 2 on bad arguments) and set up logging on stderr."""
+def parse_config(model: Model, description: str, argv: Sequence[str] | None = None) -> Config:
+    """Parse the command line (exit 2 on bad arguments), check that this machine has what
+    the model needs (exit 1 with one line if not), and set up logging on stderr."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m {prog}",
+        prog=f"python3 -m {model.name}",
         description=description.strip().splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -86,6 +89,7 @@ def parse_config(prog: str, description: str, argv: Sequence[str] | None = None)
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
+    model.require()
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import sys
 
 from common import (
     READ_SIZE,
@@ -35,6 +34,7 @@ from common import (
     listen,
     parse_config,
 )
+from epoll_mux import MODEL
 
 log = logging.getLogger("epoll_mux")
 
@@ -193,8 +193,6 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if not hasattr(select, "epoll"):
-        sys.exit("error: epoll_mux needs Linux's epoll; try selectors_mux on this platform")
-    config = parse_config("epoll_mux", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     EchoServer(config).serve()
     return 0

@@ -1,0 +1,15 @@
+"""nonblocking: one thread, non-blocking sockets, and no readiness API (see server.py)."""
+
+from common.declaration import Family, Model
+
+MODEL = Model(
+    name="nonblocking",
+    order=2,
+    family=Family.POLLING,
+    builds_on="blocking",
+    changes="one thread tries every socket in turn and never blocks on one; it sleeps when nothing moved",
+    waits="never on a socket: it tries every `accept`/`recv`/`send` in turn and sleeps 1-50 ms "
+    "(or 32 empty passes) when a pass finds nothing",
+    costs="a syscall per socket per pass, ready or not; CPU even when idle (held near 3% of a core); "
+    "extra latency after an idle spell",
+)

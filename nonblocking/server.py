@@ -37,6 +37,7 @@ from common import (
     listen,
     parse_config,
 )
+from nonblocking import MODEL
 
 log = logging.getLogger("nonblocking")
 
@@ -192,6 +193,6 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config("nonblocking", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     EchoServer(config).serve()
     return 0

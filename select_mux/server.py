@@ -36,10 +36,9 @@ from common import (
     listen,
     parse_config,
 )
+from select_mux import FD_SETSIZE, MODEL
 
 log = logging.getLogger("select_mux")
-
-FD_SETSIZE = 1024  # fixed when the C library was built; select() cannot go past it
 
 
 class Client:
@@ -186,6 +185,6 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config("select_mux", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     EchoServer(config).serve()
     return 0

@@ -1,0 +1,13 @@
+"""selectors_mux: one thread, DefaultSelector (epoll, kqueue…) (see server.py)."""
+
+from common.declaration import Family, Model
+
+MODEL = Model(
+    name="selectors_mux",
+    order=4,
+    family=Family.READINESS,
+    builds_on="select_mux",
+    changes="the interest set lives in the kernel between calls, so a wakeup costs O(ready sockets)",
+    waits="in `selectors.DefaultSelector().select()` (epoll, kqueue…); interest kept in the kernel",
+    costs="O(ready sockets) per wakeup; a syscall whenever a client's interest changes",
+)

@@ -33,6 +33,7 @@ from common import (
     listen,
     parse_config,
 )
+from selectors_mux import MODEL
 
 log = logging.getLogger("selectors_mux")
 
@@ -192,6 +193,6 @@ class EchoServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config("selectors_mux", __doc__ or "", argv)
+    config = parse_config(MODEL, __doc__ or "", argv)
     EchoServer(config).serve()
     return 0

@@ -11,7 +11,6 @@ import os
 import random
 import re
 import resource
-import select
 import selectors
 import shlex
 import signal
@@ -30,11 +29,12 @@ from typing import BinaryIO, Protocol, TypeVar
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 
+from toolkit import registry
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
+MODELS = registry.names()
 BROKEN_PREFIX = "broken/"
 PORT = "{port}"  # where a server's command takes the port to listen on
-FD_SETSIZE = 1024  # select() cannot watch a descriptor numbered this or higher
 
 # Generous on purpose: on a loaded 2-core machine a slow answer is not a wrong answer.
 # Tests that check promptness assert their own, tighter, bounds.
@@ -92,14 +92,13 @@ def spec_for(name: str) -> ServerSpec:
     if name.startswith(BROKEN_PREFIX):
         module = f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"
         return ServerSpec(name, (sys.executable, "-m", module, "--port", PORT), lifecycle=True)
+    model = registry.model(name)
     return ServerSpec(
         name,
         (sys.executable, "-m", name, "--port", PORT),
         lifecycle=True,
-        unavailable="select.epoll is Linux-only"
-        if name == "epoll_mux" and not hasattr(select, "epoll")
-        else None,
-        connection_cap=FD_SETSIZE if name == "select_mux" else None,
+        unavailable=model.missing(),
+        connection_cap=model.connection_cap,
     )
 
 

@@ -4,11 +4,12 @@ long that takes, so one client that never reads keeps the server from ever exiti
 import dataclasses
 
 from common import Config, parse_config
+from common.declaration import Model
 from tests.broken.harness import echo_correctly, run
 
 
-def no_drain_deadline(prog: str, description: str) -> Config:
-    config = parse_config(prog, description)
+def no_drain_deadline(model: Model, description: str) -> Config:
+    config = parse_config(model, description)
     return dataclasses.replace(config, drain_timeout=float("inf"))  # DEFECT: --drain-timeout ignored
 
 

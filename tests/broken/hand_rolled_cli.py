@@ -6,10 +6,11 @@ import socket
 import sys
 
 from common import Config
+from common.declaration import Model
 from tests.broken.harness import echo_correctly, run
 
 
-def parse_by_hand(prog: str, description: str) -> Config:
+def parse_by_hand(model: Model, description: str) -> Config:
     # DEFECT: no checks, no usage line, no exit 2; unknown options are ignored
     options = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=False))
     return Config(

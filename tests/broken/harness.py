@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 import __main__
 from common import STOP_SIGNALS, AcceptPause, Config, announce, listen, parse_config
+from common.declaration import Family, Model
 
 ServeClient = Callable[[socket.socket, int], None]
-ParseConfig = Callable[[str, str], Config]
+ParseConfig = Callable[[Model, str], Config]
 Listen = Callable[[Config], socket.socket]
 AfterAcceptError = Callable[[OSError], None]
 
@@ -55,7 +56,16 @@ def run(
     """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
     # The module run with -m names the program: the broken server, not this harness.
     program = __main__.__spec__.name if __main__.__spec__ else serve_client.__module__
-    config = parse(program, "a deliberately broken echo server")
+    broken = Model(
+        program,
+        order=0,
+        family=Family.PER_CONNECTION,
+        builds_on=None,
+        changes="one classic mistake",
+        waits="a thread per client, blocked in recv() and sendall()",
+        costs="whatever its defect costs",
+    )
+    config = parse(broken, "a deliberately broken echo server")
     listener = start_listening(config)
     stopping = threading.Event()
     for stop_signal in STOP_SIGNALS:  # before the ready line: a stop may follow it at once

@@ -13,9 +13,9 @@ import socket
 import time
 from contextlib import ExitStack
 
+from select_mux import FD_SETSIZE
 from tests.conformance.cases import case
 from tests.support import (
-    FD_SETSIZE,
     IO_TIMEOUT,
     PatternStream,
     ServerSpec,
@@ -124,7 +124,7 @@ def test_stop_with_a_stuck_client(start_server: StartServer) -> None:
     assert waited < 1 + 1, f"exited {waited:.2f}s after SIGTERM with --drain-timeout 1"
 
 
-PAST_FD_SETSIZE = FD_SETSIZE + 100
+PAST_FD_SETSIZE = FD_SETSIZE + 100  # select()'s limit, defined once beside select_mux's declaration
 
 
 @case(
