@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.loadgen import build
-from tests.support import MODELS, PORT, ServerSpec, spec_for
+from toolkit import registry
+from toolkit.process import PORT, ServerSpec, model_spec
 
 PEERS_DIRECTORY = Path(__file__).with_name("peers")
 INSTALL_HINT = "pip install -e '.[bench]'"
@@ -49,8 +50,8 @@ def python_peer(name: str, module: str, *args: str, needs: str | None = None) ->
 
 def contenders() -> list[Contender]:
     models = []
-    for model in MODELS:
-        spec = spec_for(model)
+    for model in registry.names():
+        spec = model_spec(model)
         assert spec.command is not None
         models.append(Contender(model, "model", replace(spec, command=(*spec.command, *MODEL_ARGS))))
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)

@@ -30,18 +30,9 @@ from hypothesis import settings
 from common import __version__
 from tests.conformance import report as reports
 from tests.conformance.cases import GROUPS, Needs, group_of
-from tests.support import (
-    BROKEN_PREFIX,
-    MODELS,
-    PORT,
-    RunningElsewhere,
-    Server,
-    ServerProcess,
-    ServerSpec,
-    StartServer,
-    broken_script,
-    spec_for,
-)
+from tests.servers import BROKEN_PREFIX, RunningElsewhere, Server, StartServer, broken_script, spec_for
+from toolkit import registry
+from toolkit.process import PORT, ServerProcess, ServerSpec
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
 SOAK_CYCLES = 10_000  # in the default run; tox -e soak runs ten times as many
@@ -125,15 +116,17 @@ def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
     if target := option("--target"):
         name = option("--server-name") or target
         servers.append(ServerSpec(name, target=parse_target(target), deviations=deviations))
-    models = option("--models") or ("" if servers else ",".join(MODELS))
+    models = option("--models") or ("" if servers else ",".join(registry.names()))
     for name in filter(None, (name.strip() for name in models.split(","))):
         # A selected server that cannot run must stop the whole run, loudly, before any
         # test: skipping it would report a green suite for a model nobody tested.
         if name.startswith(BROKEN_PREFIX):
             if not broken_script(name).is_file():
                 raise pytest.UsageError(f"--models: no broken server {broken_script(name)}")
-        elif name not in MODELS:
-            raise pytest.UsageError(f"--models: unknown server {name!r}; the models are {', '.join(MODELS)}")
+        elif name not in registry.names():
+            raise pytest.UsageError(
+                f"--models: unknown server {name!r}; the models are {', '.join(registry.names())}"
+            )
         servers.append(dataclasses.replace(spec_for(name), deviations=deviations))
     return servers
 
