@@ -262,21 +262,3 @@ def test_each_model_page_links_its_lines(model: str) -> None:
     assert any(target.startswith(f"../{model}/server.py#L") for target in targets), (
         f"docs/{model}.md links to no lines of {model}/server.py"
     )
-
-
-def test_comparison_counts_the_real_lines() -> None:
-    """The code-size row says `wc -l` of each server.py, so it must change when they do."""
-    rows = [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in (DOCS / "comparison.md").read_text(encoding="utf-8").splitlines()
-        if line.lstrip().startswith("|")
-    ]
-    plain = [[re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell).strip("`* ") for cell in row] for row in rows]
-    columns = next(row for row in plain if set(registry.names()) <= set(row))
-    size_row = next(row for row in plain if row[0].lower().startswith("code size"))
-    for model in registry.names():
-        cell = size_row[columns.index(model)]
-        actual = (ROOT / model / "server.py").read_text(encoding="utf-8").count("\n")  # as wc -l counts
-        number = re.search(r"\d+", cell)
-        written = int(number.group(0)) if number else None
-        assert written == actual, f"comparison.md: {model}/server.py has {cell!r} lines? wc -l: {actual}"
