@@ -1,4 +1,4 @@
-"""Who runs in the benchmark: our six models, and the peers we hold them to.
+"""Who runs in the benchmark: our models (the registry's), and the peers we hold them to.
 
 Each peer is written the minimal way its library documents (bench/peers/), so a ratio
 says what a model costs against what a reader would otherwise write. A peer whose

@@ -21,27 +21,26 @@ import pytest
 
 from toolkit.registry import ROOT
 
-# One copy per worker, on one worker: the module's tests share it.
+# The module's tests share one copy of the repository: keep them on one worker.
 pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("registry")]
 TOYS = ("toy_mux", "toy_uring")
 MISSING = "toy_uring needs io_uring: this kernel refuses it: Operation not permitted"
-TOY_URING = '''"""toy_uring: a throwaway model whose need this machine lacks (tests/test_registry.py)."""
+# toy_mux's declaration, but for one need whose probe says this machine lacks it.
+TOY_URING = """from dataclasses import replace
 
-from common.declaration import Family, Model, Need
+from common.declaration import Need
+from toy_mux import FD_SETSIZE, MODEL as TOY_MUX
 
-FD_SETSIZE = 1024
-
-MODEL = Model(
+MODEL = replace(
+    TOY_MUX,
     name="toy_uring",
     order=99,
-    family=Family.COMPLETION,
     builds_on="toy_mux",
-    changes="nothing: it exists to be missing",
     waits="toy_uring's wait",
     costs="toy_uring's cost",
     needs=(Need("io_uring", lambda: "this kernel refuses it: Operation not permitted"),),
 )
-'''
+"""
 
 
 def copy_model(repository: Path, source: str, name: str, declaration: str | None = None) -> None:

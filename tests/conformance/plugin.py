@@ -1,15 +1,17 @@
 """The conformance suite as a pytest plugin: which servers it runs against, which cases
 apply to each, the fixtures that start them, and the report of verdicts.
 
-    pytest tests/conformance                             our six models
+    pytest tests/conformance                             every model in toolkit.registry
     pytest tests/conformance --models broken/upper       a deliberately broken server
     pytest tests/conformance --server-cmd "CMD {port}"   any server the suite starts
     pytest tests/conformance --target 127.0.0.1:7        a server already running
     ... --cases 1,4.2 --report reports/                  some cases; write the report
 
 Verdicts: pass; fail; not applicable (the case needs what this server cannot give,
-e.g. a process to measure); deviation (the server declares, with a reason, that it
-does not meet the case: xfail, strict, so a deviation that starts passing fails).
+e.g. a process to measure, or the model needs what this machine lacks, as its
+declaration's probe says: the reason is the line the model exits with); deviation
+(the server declares, with a reason, that it does not meet the case: xfail, strict,
+so a deviation that starts passing fails).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--models",
         help="comma-separated servers to test: model packages, or broken/<name> from tests/broken "
-        "(default: the six models, unless --server-cmd or --target is given)",
+        "(default: every model in the registry, unless --server-cmd or --target is given)",
     )
     group.addoption(
         "--server-cmd",
