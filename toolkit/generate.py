@@ -32,36 +32,24 @@ TOX_PYTHONS = "py3{10,11,12,13}"
 
 def models_table(_: list[str]) -> list[str]:
     """README.md: each model, how it waits, what it costs."""
-    rows = [f"| [`{m.name}`]({m.name}/server.py) | {m.waits} | {m.costs} |" for m in registry.models()]
-    return ["", "| model | how it waits | what it costs |", "|---|---|---|", *rows, ""]
+    rows = [[f"[`{m.name}`]({m.name}/server.py)", m.waits, m.costs] for m in registry.models()]
+    return markdown_table(["model", "how it waits", "what it costs"], rows)
 
 
 def reading_order(_: list[str]) -> list[str]:
     """docs/README.md: the order to read them in, and what each changes from the one it builds on."""
     rows = [
-        table_row(
-            [
-                str(m.order),
-                f"[`{m.name}`](../{m.name}/server.py)",
-                f"[{m.name}.md]({m.name}.md)",
-                m.family.value,
-                f"`{m.builds_on}`" if m.builds_on else "",
-                m.changes,
-            ]
-        )
+        [
+            str(m.order),
+            f"[`{m.name}`](../{m.name}/server.py)",
+            f"[{m.name}.md]({m.name}.md)",
+            m.family.value,
+            f"`{m.builds_on}`" if m.builds_on else "",
+            m.changes,
+        ]
         for m in registry.models()
     ]
-    header = "| | model | page | family | builds on | what it changes |"
-    return ["", header, "|---" * 6 + "|", *rows, ""]
-
-
-def cells(row: str) -> list[str]:
-    """A Markdown table row's cells, split on the pipes that are not escaped."""
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip()[1:-1])]
-
-
-def table_row(row: Sequence[str]) -> str:
-    return "|" + "|".join(f" {cell} " if cell else " " for cell in row) + "|"
+    return markdown_table(["", "model", "page", "family", "builds on", "what it changes"], rows)
 
 
 def comparison_columns(current: list[str]) -> list[str]:
@@ -69,15 +57,32 @@ def comparison_columns(current: list[str]) -> list[str]:
     found by their column's model (a new model's start empty), but for the code-size
     row, which is counted here."""
     header, _, *body = [cells(line) for line in current if line.startswith("|")]
-    old = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell) for cell in header]  # [name](name.md) -> name
+    columns = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell) for cell in header]  # [name](name.md) -> name
     names = registry.names()
-    rows = [table_row(["", *(f"[{name}]({name}.md)" for name in names)]), "|---" * (len(names) + 1) + "|"]
+    rows = []
     for row in body:
-        kept = dict(zip(old[1:], row[1:], strict=False))
+        kept = dict(zip(columns[1:], row[1:], strict=False))
         if row[0].startswith("code size"):
             kept = {name: f"[{lines(name)}](../{name}/server.py)" for name in names}
-        rows.append(table_row([row[0], *(kept.get(name, "") for name in names)]))
-    return ["", *rows, ""]
+        rows.append([row[0], *(kept.get(name, "") for name in names)])
+    return markdown_table(["", *(f"[{name}]({name}.md)" for name in names)], rows)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A table set off by blank lines: a table row right beside a marker comment is not
+    safe in every renderer."""
+    return ["", table_row(header), "|---" * len(header) + "|", *map(table_row, rows), ""]
+
+
+def table_row(row: Sequence[str]) -> str:
+    r"""One row; a `|` in a cell is escaped (`\|`), or it would end the cell."""
+    escaped = [re.sub(r"(?<!\\)\|", r"\|", cell) for cell in row]
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in escaped) + "|"
+
+
+def cells(row: str) -> list[str]:
+    """A Markdown table row's cells, split on the pipes that are not escaped."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip()[1:-1])]
 
 
 def lines(model: str) -> int:
