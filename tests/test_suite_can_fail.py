@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.report import Report, case_sort_key, load
-from tests.support import REPO_ROOT, ServerProcess, ServerSpec
+from toolkit.process import ServerProcess, ServerSpec
+from toolkit.registry import ROOT
 
 # Each broken server's defect, and the group (or, for a costly group, the case) that
 # must catch it.
@@ -46,7 +47,7 @@ def run_suite(report_directory: Path, *args: str) -> tuple[subprocess.CompletedP
     command = [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", "-q"]
     result = subprocess.run(
         [*command, "--report", str(report_directory), *args],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
@@ -61,7 +62,7 @@ def verdicts(report: Report) -> dict[str, str]:
 
 
 def test_every_broken_server_has_a_group() -> None:
-    scripts = {path.stem for path in (REPO_ROOT / "tests" / "broken").glob("*.py")}
+    scripts = {path.stem for path in (ROOT / "tests" / "broken").glob("*.py")}
     assert scripts - {"__init__", "harness"} == set(CAUGHT_IN)
 
 
@@ -147,7 +148,7 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
 def test_bad_options_stop_the_run_before_any_test(arguments: list[str], complaint: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *arguments],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,

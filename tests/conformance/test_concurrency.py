@@ -19,22 +19,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.clients import IO_TIMEOUT, connect, connect_served, echo, recv_exactly, recv_until_eof, reset
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    Address,
-    PatternStream,
-    Server,
-    connect,
-    connect_served,
-    echo,
-    push_until_stalled,
-    read_back_stream,
-    recv_exactly,
-    recv_until_eof,
-    reset,
-    stall_ends_the_test,
-)
+from tests.servers import Server
+from tests.stalls import stall_ends_the_test
+from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from toolkit.process import Address
 
 CLIENTS = 120
 ROUNDS = 10

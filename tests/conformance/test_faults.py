@@ -21,31 +21,12 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
+from tests.clients import IO_TIMEOUT, connect, connect_served, echo, open_clients, recv_until_eof, reset
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    Address,
-    PatternStream,
-    RecordProperty,
-    Server,
-    ServerProcess,
-    ServerSpec,
-    StartServer,
-    assert_back_to,
-    connect,
-    connect_served,
-    echo,
-    open_clients,
-    push_all_until_stalled,
-    quiet_baseline,
-    recv_until_eof,
-    reset,
-    server_cpu_seconds,
-    server_fds,
-    server_rss,
-    set_fd_limit,
-    wait_until,
-)
+from tests.servers import RecordProperty, Server, StartServer, assert_back_to, quiet_baseline
+from tests.streams import PatternStream, push_all_until_stalled
+from toolkit.measure import server_cpu_seconds, server_fds, server_rss, set_fd_limit
+from toolkit.process import Address, ServerProcess, ServerSpec, wait_until
 
 # --- 9.1 out of descriptors --------------------------------------------------------
 

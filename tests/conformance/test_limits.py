@@ -14,22 +14,11 @@ import time
 from contextlib import ExitStack
 
 from select_mux import FD_SETSIZE
+from tests.clients import IO_TIMEOUT, connect, connect_served, echo, echo_on_each, open_clients, served
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    PatternStream,
-    ServerSpec,
-    StartServer,
-    connect,
-    connect_served,
-    echo,
-    echo_on_each,
-    open_clients,
-    push_until_stalled,
-    raise_own_fd_limit,
-    served,
-    wait_until,
-)
+from tests.servers import StartServer, raise_own_fd_limit
+from tests.streams import PatternStream, push_until_stalled
+from toolkit.process import ServerSpec, wait_until
 
 LIMIT = 3
 EXTRA_ATTEMPTS = 5

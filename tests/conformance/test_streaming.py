@@ -7,8 +7,10 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.clients import IO_TIMEOUT, assert_echoed, connect, echo, recv_exactly
 from tests.conformance.cases import case
-from tests.support import IO_TIMEOUT, PatternStream, Server, assert_echoed, connect, echo, recv_exactly
+from tests.servers import Server
+from tests.streams import PatternStream
 
 
 @case("2.1", "Lock step: each write's echo arrives before the next write is sent", timeout=60)
