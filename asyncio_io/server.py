@@ -33,7 +33,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     listen,
     parse_config,
@@ -42,73 +42,22 @@ from common import (
 log = logging.getLogger("asyncio_io")
 
 
-class EchoProtocol(asyncio.Protocol):
-    """One connection. The loop calls these methods; none of them may block."""
-
-    def __init__(self, server: EchoServer) -> None:
-        self.server = server
-        self.closed = asyncio.get_running_loop().create_future()  # done in connection_lost
-
-    # --- accept ---------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.address = transport.get_extra_info("peername")
-        self.server.accept_pause.accepted()
-        if not self.server.limit.admits(len(self.server.clients)):
-            transport.close()  # at --max-connections: the client sees its connection end at once
-            return
-        transport.set_write_buffer_limits(high=self.server.config.buffer_size)
-        self.server.clients.add(self)
-        self.server.idle.touch(self)
-        log.debug("%s connected", self.address)
-
-    # --- read -----------------------------------------------------------------------
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(data)  # sends at once; what the kernel does not take is kept
-        self.server.idle.touch(self)
-
-    def eof_received(self) -> bool:
-        self.server.idle.touch(self)
-        return False  # half-close: close, which flushes what we still owe, then sends FIN
-
-    # --- write ----------------------------------------------------------------------
-    def pause_writing(self) -> None:
-        self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
-
-    def resume_writing(self) -> None:
-        # The client read what we owed it down to a quarter of the cap. The transport
-        # reports its sends only through these callbacks: this is our send progress.
-        self.server.idle.touch(self)
-        self.transport.resume_reading()
-
-    # --- close ----------------------------------------------------------------------
-    def connection_lost(self, error: Exception | None) -> None:
-        if isinstance(error, ConnectionError):
-            log.debug("%s closed: %s", self.address, error)  # reset or broken pipe: routine
-        elif error is not None:
-            log.warning("%s failed: %s", self.address, error)  # only this client ends
-        self.server.clients.discard(self)
-        self.server.idle.forget(self)
-        self.closed.set_result(None)
-
-
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause(ACCEPT_RETRY_DELAY)  # asyncio's own pause, not ours
-        self.idle: IdleTimer[EchoProtocol] = IdleTimer(config.idle_timeout)
-        self.clients: set[EchoProtocol] = set()
+        self.idle: IdleTimer[EchoServer.EchoProtocol] = IdleTimer(config.idle_timeout)
+        self.clients: set[EchoServer.EchoProtocol] = set()
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     async def listen(self) -> None:
         loop = asyncio.get_running_loop()
         self.listener = listen(self.config)  # the same socket as every model; asyncio adopts it
         # create_server() calls listen() again, with its own backlog unless given ours.
         self.server = await loop.create_server(
-            lambda: EchoProtocol(self), sock=self.listener, backlog=self.config.backlog
+            lambda: self.EchoProtocol(self), sock=self.listener, backlog=self.config.backlog
         )
         # Out of descriptors (EMFILE), asyncio's accept stops watching the listener and
         # tries again a second later, on its own; it reports each failure to the loop's
@@ -121,6 +70,7 @@ class EchoServer:
             loop.add_signal_handler(signum, self.stop_signal, signum)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     async def serve(self) -> None:
         await self.listen()
         # WAIT: the loop blocks in its selector, running callbacks, until a stop signal.
@@ -132,7 +82,7 @@ class EchoServer:
         error = context.get("exception")
         # asyncio schedules a retry for each failed accept() of a batch (CPython
         # gh-151615); those still pending when a stop closes the listener find fd -1.
-        late_retry = self.shutdown.requested and "_start_serving" in context["message"]
+        late_retry = self.stop.requested and "_start_serving" in context["message"]
         if isinstance(error, OSError) and context["message"].startswith("socket.accept()"):
             self.accept_pause.after(error)  # logs once per spell; asyncio itself waits
         elif isinstance(error, ValueError) and late_retry:
@@ -150,9 +100,59 @@ class EchoServer:
                 self.idle.forget(client)  # now: connection_lost comes only on the next pass
                 client.transport.abort()  # nothing moved for that long: owed bytes would not
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
+    class EchoProtocol(asyncio.Protocol):
+        """One connection. The loop calls these methods; none of them may block."""
+
+        def __init__(self, server: EchoServer) -> None:
+            self.server = server
+            self.closed = asyncio.get_running_loop().create_future()  # done in connection_lost
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.address = transport.get_extra_info("peername")
+            self.server.accept_pause.accepted()
+            if not self.server.limit.admits(len(self.server.clients)):
+                transport.close()  # at --max-connections: the client sees its connection end at once
+                return
+            transport.set_write_buffer_limits(high=self.server.config.buffer_size)
+            self.server.clients.add(self)
+            self.server.idle.touch(self)
+            log.debug("%s connected", self.address)
+
+        # --- read ---------------------------------------------------------------------
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)  # sends at once; what the kernel does not take is kept
+            self.server.idle.touch(self)
+
+        def eof_received(self) -> bool:
+            self.server.idle.touch(self)
+            return False  # half-close: close, which flushes what we still owe, then sends FIN
+
+        # --- write --------------------------------------------------------------------
+        def pause_writing(self) -> None:
+            self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
+
+        def resume_writing(self) -> None:
+            # The client read what we owed it down to a quarter of the cap. The transport
+            # reports its sends only through these callbacks: this is our send progress.
+            self.server.idle.touch(self)
+            self.transport.resume_reading()
+
+        # --- close --------------------------------------------------------------------
+        def connection_lost(self, error: Exception | None) -> None:
+            if isinstance(error, ConnectionError):
+                log.debug("%s closed: %s", self.address, error)  # reset or broken pipe: routine
+            elif error is not None:
+                log.warning("%s failed: %s", self.address, error)  # only this client ends
+            self.server.clients.discard(self)
+            self.server.idle.forget(self)
+            self.closed.set_result(None)
+
+    # --- stop -------------------------------------------------------------------------
     def stop_signal(self, signum: int) -> None:
-        self.shutdown.request(signum)  # a second signal exits at once, from in here
+        self.stop.request(signum)  # a second signal exits at once, from in here
         self.stopping.set()
 
     def stop_accepting(self) -> None:
@@ -160,7 +160,7 @@ class EchoServer:
 
     async def close_all(self) -> None:
         if self.clients:  # drain: wait for every connection to close, up to the deadline
-            await asyncio.wait([client.closed for client in self.clients], timeout=self.shutdown.timeout())
+            await asyncio.wait([client.closed for client in self.clients], timeout=self.stop.timeout())
         if self.clients:
             log.warning("drain time over: closing %d connection(s)", len(self.clients))
         for client in list(self.clients):

@@ -34,7 +34,7 @@ from common import (
     AcceptPause,
     Config,
     ConnectionLimit,
-    Shutdown,
+    StopRequest,
     announce,
     listen,
     parse_config,
@@ -61,7 +61,7 @@ class StopAccepting(Exception):
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
         # Changed by the main and the client threads, with no lock: each change is one
@@ -69,20 +69,22 @@ class EchoServer:
         self.clients: dict[socket.socket, tuple[str, int]] = {}
         self.accepting = False  # True only while the main thread waits in accept()
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)  # stays blocking: accept() waits for a client
-        self.shutdown.handle_signals(then=self.raise_stop)
+        self.stop.handle_signals(then=self.raise_stop)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
+        # No wait of its own: the main thread waits in accept(), each client's in recv().
         self.listen()
-        while not self.shutdown.requested:
+        while not self.stop.requested:
             self.accept_client()
         self.stop_accepting()
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
         try:
             sock, address = self.wait_for_client()
@@ -106,7 +108,7 @@ class EchoServer:
         # of here and nowhere else: never out of announce() or a half-started thread.
         self.accepting = True
         try:
-            if self.shutdown.requested:
+            if self.stop.requested:
                 raise StopAccepting  # the signal came just before: start no wait it cannot end
             # WAIT (main thread): until a client connects, or a stop signal raises. A signal
             # landing just after accept() returned drops that client: it came too late.
@@ -114,7 +116,7 @@ class EchoServer:
         finally:
             self.accepting = False
 
-    # --- read and write: the whole life of one client, in its own thread -------------
+    # --- read and write: the whole life of one client, in its own thread --------------
     def serve_client(self, sock: socket.socket, address: tuple[str, int]) -> None:
         # --idle-timeout: recv() and sendall() raise TimeoutError after that long without
         # progress (sendall's timeout bounds the whole call: one chunk of READ_SIZE).
@@ -133,7 +135,7 @@ class EchoServer:
         else:
             self.close_client(sock, address)
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, sock: socket.socket, address: object, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", address, error)  # reset, broken pipe, idle: routine
@@ -142,7 +144,7 @@ class EchoServer:
         del self.clients[sock]
         sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def raise_stop(self) -> None:
         if self.accepting:  # runs inside the signal handler, in the main thread
             raise StopAccepting
@@ -151,7 +153,7 @@ class EchoServer:
         self.listener.close()
 
     def close_all(self) -> None:
-        self.wait_for_clients_to_leave(self.shutdown.timeout())  # the drain
+        self.wait_for_clients_to_leave(self.stop.timeout())  # the drain
         stuck = list(self.clients.copy())  # copy(): one step, while threads remove themselves
         if stuck:
             log.warning("drain time over: closing %d connection(s)", len(stuck))

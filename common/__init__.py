@@ -4,7 +4,7 @@ server: every `accept`, `recv`, `send`, `select` and `close` lives in `<model>/s
 """
 
 from common.config import READ_SIZE, Config, __version__, parse_config
-from common.lifecycle import STOP_SIGNALS, Shutdown, announce, listen
+from common.lifecycle import STOP_SIGNALS, StopRequest, announce, listen
 from common.limits import AcceptPause, ConnectionLimit, IdleTimer, earliest
 
 __all__ = [
@@ -14,7 +14,7 @@ __all__ = [
     "Config",
     "ConnectionLimit",
     "IdleTimer",
-    "Shutdown",
+    "StopRequest",
     "__version__",
     "announce",
     "earliest",

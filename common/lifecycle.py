@@ -21,7 +21,7 @@ from common.config import Config
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-log = logging.getLogger("shutdown")
+log = logging.getLogger("stop")
 
 
 def listen(config: Config) -> socket.socket:
@@ -51,7 +51,7 @@ def host_and_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 bracketed, as in URLs
 
 
-class Shutdown:
+class StopRequest:
     """The stop switch that SIGINT and SIGTERM flip, and the drain deadline it starts."""
 
     def __init__(self, drain_timeout: float) -> None:

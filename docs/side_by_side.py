@@ -1,6 +1,6 @@
 """Servers side by side: two (or all six) server.py files on one self-contained HTML page.
 
-One row per step (preamble, listen, accept, read, write, close, shutdown, main), one column
+One row per step (preamble, listen, wait, accept, read, write, close, stop, main), one column
 per model, the lines that differ marked: two models against each other, or with --all each
 column against its left neighbour, in the reading order. Run from the repository root:
 
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The reading order: each model's docstring says what it changes from the one before.
 MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
-STEPS = ("preamble", "listen", "accept", "read", "write", "close", "shutdown", "main")
+STEPS = ("preamble", "listen", "wait", "accept", "read", "write", "close", "stop", "main")
 BANNER = re.compile(r"^\s*# --- (\w+)(?: and (\w+))?")  # "# --- read ---" or "# --- read and write: ..."
 STATEMENT_START = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT}
 Span = tuple[int, int]  # columns [start, end) of one line

@@ -29,7 +29,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     earliest,
     listen,
@@ -53,13 +53,13 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
         self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
@@ -67,16 +67,17 @@ class EchoServer:
         self.epoll = select.epoll()
         self.epoll.register(self.listener_fd, select.EPOLLIN)
         self.accept_paused = False
-        self.shutdown.handle_signals()
-        self.wakeup = self.shutdown.wakeup_socket()
+        self.stop.handle_signals()
+        self.wakeup = self.stop.wakeup_socket()
         self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             self.resume_accepting()
-            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
             # WAIT: the one place this server blocks, until a descriptor is ready or a
             # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
             for fd, events in self.epoll.poll(timeout):
@@ -92,18 +93,17 @@ class EchoServer:
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
-        if self.shutdown.requested:
+        if self.stop.requested:
             return  # a stop signal came during this pass: the listener is closing
         try:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
         except OSError as error:
-            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
-                # and the listener readable: watched, it would wake us at once, again and again
-                self.epoll.modify(self.listener_fd, 0)  # registered, but reporting nothing
+            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued, the
+                self.epoll.modify(self.listener_fd, 0)  # listener readable: report nothing a while
                 self.accept_paused = True
             return
         self.accept_pause.accepted()
@@ -122,7 +122,7 @@ class EchoServer:
             self.epoll.modify(self.listener_fd, select.EPOLLIN)
             self.accept_paused = False
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
@@ -141,7 +141,7 @@ class EchoServer:
         self.idle.touch(client)
         self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
         if client.outbuf:
             try:
@@ -161,7 +161,7 @@ class EchoServer:
             self.epoll.modify(client.sock.fileno(), events)
             client.events = events
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -172,12 +172,12 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
         # A handled signal came, and its handler has run. Drain the wakeup socket, or it
         # stays readable, and stop only for a stop signal; a second one exits at once.
         self.wakeup.recv(4096)
-        if not self.shutdown.requested:
+        if not self.stop.requested:
             return
         self.epoll.unregister(self.wakeup.fileno())
         self.epoll.unregister(self.listener_fd)

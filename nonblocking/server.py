@@ -32,7 +32,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     listen,
     parse_config,
@@ -58,26 +58,27 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
         self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
         self.clients: dict[socket.socket, Client] = {}
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # accept() raises BlockingIOError instead of waiting
         self.listening = True
-        self.shutdown.handle_signals()  # no wakeup socket: each pass looks at the flag
+        self.stop.handle_signals()  # no wakeup socket: each pass looks at the flag
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
         backoff = 0.0
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             pass_started = time.monotonic()
-            if self.shutdown.requested and self.listening:
+            if self.stop.requested and self.listening:
                 self.stop_accepting()
             busy = False
             for _ in range(self.config.backlog):  # all who wait, a backlog's worth at most:
@@ -101,11 +102,11 @@ class EchoServer:
             backoff = max(backoff, empty_pass * (1 / IDLE_PASSES_SHARE - 1))
             # WAIT: the one place this server blocks. A signal does not cut the sleep short
             # (PEP 475: its handler runs, the sleep goes on), so a stop waits one back-off.
-            drain_left = self.shutdown.timeout()
+            drain_left = self.stop.timeout()
             time.sleep(backoff if drain_left is None else min(backoff, drain_left))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> bool:
         if not self.listening or self.accept_pause.paused():
             return False
@@ -128,7 +129,7 @@ class EchoServer:
         log.debug("%s connected", address)
         return True
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
@@ -149,7 +150,7 @@ class EchoServer:
             self.idle.touch(client)
         return self.write(client) or data is not None
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> bool:
         sent = 0
         if client.outbuf:
@@ -167,7 +168,7 @@ class EchoServer:
             return True
         return sent > 0
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -177,7 +178,7 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
         # A stop signal: Shutdown already started the drain clock. The next signal exits
         # at once, from inside its handler.

@@ -19,7 +19,9 @@ from tests.support import MODELS
 ROOT = Path(__file__).resolve().parent.parent
 
 LINE_BUDGET = 200
-STEPS = ["listen", "accept", "read", "write", "close", "shutdown"]
+# The order every server.py keeps its sections in: a step a model does not need keeps
+# its banner, with one line saying why.
+STEPS = ["listen", "wait", "accept", "read", "write", "close", "stop"]
 # Methods every EchoServer has, and the per-connection steps each family names alike.
 SHARED_METHODS = {"listen", "serve", "stop_accepting", "close_all"}
 LOOP_METHODS = {"accept_client", "read", "write", "close_client"}
@@ -52,16 +54,26 @@ def test_docstring_teaches_the_model(model: str) -> None:
     assert "How it waits" in docstring
 
 
+def section_steps(text: str) -> list[str]:
+    """The steps the banners name, top to bottom. A banner names one step ("# --- read ---")
+    or two ("# --- read and write: ..."); the side-by-side view aligns servers on them."""
+    banners = [banner.groups() for line in text.splitlines() if (banner := BANNER.match(line))]
+    return [step for pair in banners for step in pair if step]
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_sections_in_the_shared_order(model: str) -> None:
-    # A banner names one step ("# --- read ---") or two ("# --- read and write: ..."); the
-    # side-by-side view aligns the servers on the same banners.
-    banners = [banner.groups() for line in source(model).splitlines() if (banner := BANNER.match(line))]
-    steps = [step for pair in banners for step in pair if step]
-    assert sorted(steps, key=STEPS.index) == sorted(STEPS, key=STEPS.index), steps
-    per_connection = [step for step in steps if step in ("accept", "read", "write", "close")]
-    assert per_connection == ["accept", "read", "write", "close"]
-    assert steps[-1] == "shutdown"
+    assert section_steps(source(model)) == STEPS
+
+
+def test_a_moved_section_is_caught() -> None:
+    """The check reads the order as written: listen and wait moved after close (where
+    asyncio_io once had them) keep every banner, and still fail."""
+    text = source("selectors_mux")
+    listen, accept, stop = (text.index(f"    # --- {step} ") for step in ("listen", "accept", "stop"))
+    moved = text[:listen] + text[accept:stop] + text[listen:accept] + text[stop:]
+    assert sorted(section_steps(moved)) == sorted(STEPS)
+    assert section_steps(moved) != STEPS
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -17,7 +17,7 @@ from docs.side_by_side import main
 from tests.support import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ["preamble", "listen", "accept", "read", "write", "close", "shutdown", "main"]
+STEPS = ["preamble", "listen", "wait", "accept", "read", "write", "close", "stop", "main"]
 VOID = {"meta", "br", "hr", "img", "link", "input", "wbr"}
 
 
