@@ -42,16 +42,16 @@ from common import (
 
 log = logging.getLogger("blocking")
 
-# Ten thousand threads, measured. CPython runs one thread at a time (the GIL), and each
-# thread waiting for it wakes every switch interval (default 5 ms) to ask for it. With
-# thousands runnable at once (all their clients wrote, or left), those wake-ups alone
-# swamp the kernel, and the holder, made to let go every few bytecodes, is often inside
-# a lock the others then queue on: 10,000 clients leaving at once kept both cores in
-# the kernel for minutes. Hence: a 1 s interval (an echo thread gives the GIL up at
-# every syscall anyway, so none waits that long), no lock on the way out, and _thread,
-# not threading.Thread, which takes a registry lock as each thread ends.
-# (A smaller thread stack changed nothing: only the stack pages a thread touches count.)
+# Why 1 s (not 5 ms), no lock and _thread: ten thousand threads, see docs/blocking.md.
 SWITCH_INTERVAL = 1.0
+
+
+class Client:
+    """One connection: its socket and address. No outbuf: sendall() holds what is owed."""
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        self.address = address
 
 
 class StopAccepting(Exception):
@@ -64,9 +64,8 @@ class EchoServer:
         self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        # Changed by the main and the client threads, with no lock: each change is one
-        # dict operation, atomic in CPython (free-threaded builds lock each dict).
-        self.clients: dict[socket.socket, tuple[str, int]] = {}
+        # Shared with the client threads, with no lock: each change is one dict operation.
+        self.clients: dict[socket.socket, Client] = {}
         self.accepting = False  # True only while the main thread waits in accept()
 
     # --- listen -----------------------------------------------------------------------
@@ -91,16 +90,16 @@ class EchoServer:
         except StopAccepting:
             return  # a stop signal ended the wait
         except OSError as error:
-            # e.g. EMFILE: the client stays queued, so retrying at once would fail at once,
-            # again and again, a spinning core. Sleep instead; a stop waits until it ends.
+            # e.g. EMFILE: the client stays queued, so retrying at once would fail the same way,
+            # again and again. Sleep a while instead; a stop waits until the sleep ends.
             time.sleep(self.accept_pause.after(error))
             return
         self.accept_pause.accepted()
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
-        self.clients[sock] = address
-        _thread.start_new_thread(self.serve_client, (sock, address))  # see SWITCH_INTERVAL
+        self.clients[sock] = client = Client(sock, address)
+        _thread.start_new_thread(self.serve_client, (client,))  # see SWITCH_INTERVAL
         log.debug("%s connected", address)
 
     def wait_for_client(self) -> tuple[socket.socket, tuple[str, int]]:
@@ -117,32 +116,32 @@ class EchoServer:
             self.accepting = False
 
     # --- read and write: the whole life of one client, in its own thread --------------
-    def serve_client(self, sock: socket.socket, address: tuple[str, int]) -> None:
+    def serve_client(self, client: Client) -> None:
         # --idle-timeout: recv() and sendall() raise TimeoutError after that long without
         # progress (sendall's timeout bounds the whole call: one chunk of READ_SIZE).
-        sock.settimeout(self.config.idle_timeout or None)
+        client.sock.settimeout(self.config.idle_timeout or None)
         try:
             while True:
                 # WAIT (client thread): until bytes arrive, or b"" for the client's FIN.
-                data = sock.recv(min(READ_SIZE, self.config.buffer_size))
+                data = client.sock.recv(min(READ_SIZE, self.config.buffer_size))
                 if not data:
                     break  # half-close: everything it sent has already been echoed
                 # WAIT (client thread): until the kernel took every byte. A client that
                 # does not read keeps us here, so we stop reading it: backpressure.
-                sock.sendall(data)
+                client.sock.sendall(data)
         except OSError as error:
-            self.close_client(sock, address, error)
+            self.close_client(client, error)
         else:
-            self.close_client(sock, address)
+            self.close_client(client)
 
     # --- close ------------------------------------------------------------------------
-    def close_client(self, sock: socket.socket, address: object, error: OSError | None = None) -> None:
+    def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
-            log.debug("%s closed: %s", address, error)  # reset, broken pipe, idle: routine
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
-            log.warning("%s failed: %s", address, error)  # only this client ends
-        del self.clients[sock]
-        sock.close()  # FIN if all input was read; RST if unread input is dropped
+            log.warning("%s failed: %s", client.address, error)  # only this client ends
+        del self.clients[client.sock]
+        client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- stop -------------------------------------------------------------------------
     def raise_stop(self) -> None:

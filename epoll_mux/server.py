@@ -7,13 +7,12 @@ for the ready descriptors; the loop does exactly the accept, recv or send that c
 What changes from selectors_mux: only what DefaultSelector (epoll, on Linux) hid: the
 raw flags (EPOLLIN, EPOLLOUT) and the table from descriptor to client.
 
-Level-triggered, on purpose: epoll keeps reporting a socket while it is ready.
-Edge-triggered reports only changes, so each read must drain its socket to EAGAIN (or
-re-arm it with epoll_ctl), or that socket is never reported again; backpressure leaves
-input queued. Level-triggered keeps select_mux's loop, for an epoll_ctl() per change.
+Level-triggered, on purpose: edge-triggered epoll reports only changes, so each read
+must drain its socket to EAGAIN or never hear of it again; backpressure stops before.
 
 Interest per client: EPOLLIN while it may send and we owe it under --buffer-size;
-EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always; send() tells.
+EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always, with EPOLLIN
+if we watch it (recv() then tells), else with EPOLLOUT: we owe bytes, and send() tells.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import sys
 
 from common import (
     READ_SIZE,
@@ -85,10 +83,11 @@ class EchoServer:
                     self.stop_accepting()
                 elif fd == self.listener_fd:
                     self.accept_client()
-                elif events & select.EPOLLIN:
-                    self.read(self.clients[fd])  # read() also writes, so a write event can wait
                 else:
-                    self.write(self.clients[fd])  # EPOLLOUT, or EPOLLERR/EPOLLHUP: send tells
+                    if events & select.EPOLLIN:
+                        self.read(self.clients[fd])
+                    if fd in self.clients:  # read() may have closed it
+                        self.write(self.clients[fd])  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
@@ -102,8 +101,10 @@ class EchoServer:
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
         except OSError as error:
-            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued, the
-                self.epoll.modify(self.listener_fd, 0)  # listener readable: report nothing a while
+            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
+            # it would wake us at once, again and again. Unwatch it for a while.
+            if self.accept_pause.after(error):
+                self.epoll.unregister(self.listener_fd)
                 self.accept_paused = True
             return
         self.accept_pause.accepted()
@@ -111,15 +112,14 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
-        client = Client(sock, address)
-        self.clients[sock.fileno()] = client
+        self.clients[sock.fileno()] = client = Client(sock, address)
         self.epoll.register(sock.fileno(), client.events)
         self.idle.touch(client)
         log.debug("%s connected", address)
 
     def resume_accepting(self) -> None:
         if self.accept_paused and not self.accept_pause.paused():
-            self.epoll.modify(self.listener_fd, select.EPOLLIN)
+            self.epoll.register(self.listener_fd, select.EPOLLIN)
             self.accept_paused = False
 
     # --- read -------------------------------------------------------------------------
@@ -139,7 +139,6 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
@@ -174,15 +173,16 @@ class EchoServer:
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
         if not self.stop.requested:
             return
         self.epoll.unregister(self.wakeup.fileno())
-        self.epoll.unregister(self.listener_fd)
+        if not self.accept_paused:  # a paused listener is unwatched already
+            self.epoll.unregister(self.listener_fd)
+        self.accept_paused = False  # closed: never watch it again (its fd may be reused)
         self.listener.close()
-        self.accept_paused = False  # its descriptor may be reused: never modify it again
 
     def close_all(self) -> None:
         if self.clients:
@@ -194,7 +194,7 @@ class EchoServer:
 
 def main(argv: list[str] | None = None) -> int:
     if not hasattr(select, "epoll"):
-        sys.exit("error: epoll_mux needs Linux's epoll; try selectors_mux on this platform")
+        raise SystemExit("error: epoll_mux needs Linux's epoll; try selectors_mux on this platform")
     config = parse_config("epoll_mux", __doc__ or "", argv)
     EchoServer(config).serve()
     return 0

@@ -87,9 +87,9 @@ class EchoServer:
                 busy = True
             for client in list(self.clients.values()):
                 if self.wants_to_read(client):
-                    busy |= self.read(client)  # read() also writes
-                else:
-                    busy |= self.write(client)
+                    busy |= self.read(client)
+                if client.sock in self.clients:  # read() may have closed it
+                    busy |= self.write(client)  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
             if busy:
@@ -115,8 +115,8 @@ class EchoServer:
         except BlockingIOError:
             return False  # nobody is waiting to connect
         except OSError as error:
-            # e.g. EMFILE: the client stays queued, so every pass would fail the same way;
-            # serve() skips accepting for a while, and the back-off sleep stays cheap.
+            # e.g. EMFILE: the client stays queued, so every pass would fail the same way,
+            # again and again. Skip accepting for a while; the back-off sleep stays cheap.
             self.accept_pause.after(error)
             return False
         self.accept_pause.accepted()
@@ -136,19 +136,18 @@ class EchoServer:
     def read(self, client: Client) -> bool:
         room = self.config.buffer_size - len(client.outbuf)
         try:
-            data: bytes | None = client.sock.recv(min(READ_SIZE, room))
+            data = client.sock.recv(min(READ_SIZE, room))
         except BlockingIOError:
-            data = None  # nothing arrived yet; we may still owe it bytes
+            return False  # nothing arrived yet
         except OSError as error:
             self.close_client(client, error)
             return True
         if data:
             client.outbuf += data
-        elif data == b"":
+        else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
-        if data is not None:
-            self.idle.touch(client)
-        return self.write(client) or data is not None
+        self.idle.touch(client)
+        return True
 
     # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> bool:
@@ -180,7 +179,7 @@ class EchoServer:
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A stop signal: Shutdown already started the drain clock. The next signal exits
+        # A stop signal: StopRequest already started the drain clock. The next signal exits
         # at once, from inside its handler.
         self.listening = False
         self.listener.close()

@@ -91,10 +91,11 @@ class EchoServer:
                 elif sock is self.listener:
                     self.accept_client()
                 else:
-                    self.read(self.clients[sock])  # read() also writes
-            for sock in writable:
-                if sock in self.clients:  # read() above may have closed it
-                    self.write(self.clients[sock])
+                    self.read(self.clients[sock])
+                    if sock in self.clients:  # read() may have closed it
+                        self.write(self.clients[sock])  # what it is owed: most often all of it fits
+            for sock in set(writable).difference(readable):  # the readable ones: written above
+                self.write(self.clients[sock])
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
@@ -109,8 +110,8 @@ class EchoServer:
             return  # the client left (or reset) before we got to it
         except OSError as error:
             # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
-            # it would wake us at once, again and again. serve() leaves it out for a while.
-            self.accept_pause.after(error)
+            # it would wake us at once, again and again. Unwatch it for a while.
+            self.accept_pause.after(error)  # serve() leaves it out of select() until then
             return
         self.accept_pause.accepted()
         if sock.fileno() >= FD_SETSIZE:
@@ -142,7 +143,6 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
@@ -171,8 +171,8 @@ class EchoServer:
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
         if not self.stop.requested:
             return

@@ -82,10 +82,11 @@ class EchoServer:
                     self.stop_accepting()
                 elif key.fileobj is self.listener:
                     self.accept_client()
-                elif events & selectors.EVENT_READ:
-                    self.read(key.data)  # read() also writes, so a write event can wait
                 else:
-                    self.write(key.data)
+                    if events & selectors.EVENT_READ:
+                        self.read(key.data)
+                    if key.fileobj in self.clients:  # read() may have closed it
+                        self.write(key.data)  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
@@ -99,9 +100,9 @@ class EchoServer:
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
         except OSError as error:
-            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
-                # The queued client keeps the listener readable: watched, it would wake us
-                # at once, again and again, a spinning core. Unwatched, it waits its turn.
+            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
+            # it would wake us at once, again and again. Unwatch it for a while.
+            if self.accept_pause.after(error):
                 self.selector.unregister(self.listener)
                 self.accept_paused = True
             return
@@ -110,8 +111,7 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
-        client = Client(sock, address)
-        self.clients[sock] = client
+        self.clients[sock] = client = Client(sock, address)
         self.selector.register(sock, client.events, client)
         self.idle.touch(client)
         log.debug("%s connected", address)
@@ -138,7 +138,6 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
     # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
@@ -173,8 +172,8 @@ class EchoServer:
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
         if not self.stop.requested:
             return

@@ -91,6 +91,31 @@ def test_shared_names(model: str) -> None:
     assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
 
 
+def echo_server_methods(model: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(source(model))
+    [server] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "EchoServer"]
+    return {item.name: item for item in server.body if isinstance(item, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("model", [model for model in MODELS if MODEL_METHODS[model] == LOOP_METHODS])
+def test_read_only_reads(model: str) -> None:
+    """read() reads and write() writes: the loop calls each, so a name never hides the other step."""
+    read = echo_server_methods(model)["read"]
+    calls = {
+        node.func.attr
+        for node in ast.walk(read)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert "write" not in calls and "send" not in calls, f"{model}'s read() also writes"
+
+
+@pytest.mark.parametrize("model", [model for model in MODELS if "close_client" in MODEL_METHODS[model]])
+def test_close_client_has_one_signature(model: str) -> None:
+    arguments = echo_server_methods(model)["close_client"].args
+    assert [argument.arg for argument in arguments.args] == ["self", "client", "error"]
+    assert len(arguments.defaults) == 1  # error=None: a close on purpose has no error
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_servers_import_only_the_standard_library_and_common(model: str) -> None:
     for node in ast.walk(ast.parse(source(model))):
