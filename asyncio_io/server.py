@@ -28,6 +28,7 @@ from asyncio.constants import ACCEPT_RETRY_DELAY
 from typing import Any
 
 from common import (
+    ACCEPT_BATCH,
     STOP_SIGNALS,
     AcceptPause,
     Config,
@@ -55,10 +56,14 @@ class EchoServer:
     async def listen(self) -> None:
         loop = asyncio.get_running_loop()
         self.listener = listen(self.config)  # the same socket as every model; asyncio adopts it
-        # create_server() calls listen() again, with its own backlog unless given ours.
+        # asyncio's backlog is two things: the listen() queue, and how many accept() calls
+        # it makes per wakeup, each retried and reported on failure. So a batch, bounded
+        # (at 0 it would never accept; at 65535, out of descriptors, it would spin), and
+        # then the queue the user asked for, set again.
         self.server = await loop.create_server(
-            lambda: self.EchoProtocol(self), sock=self.listener, backlog=self.config.backlog
+            lambda: self.EchoProtocol(self), sock=self.listener, backlog=ACCEPT_BATCH
         )
+        self.listener.listen(self.config.backlog)
         # Out of descriptors (EMFILE), asyncio's accept stops watching the listener and
         # tries again a second later, on its own; it reports each failure to the loop's
         # exception handler, which ours quiets to one line per spell.

@@ -7,9 +7,10 @@ writes, waits or accepts for a server: every `accept`, `recv`, `send`, `select` 
 
 from common.config import READ_SIZE, Config, __version__, parse_config
 from common.lifecycle import STOP_SIGNALS, StopRequest, announce, listen
-from common.limits import AcceptPause, ConnectionLimit, IdleTimer, earliest
+from common.limits import ACCEPT_BATCH, AcceptPause, ConnectionLimit, IdleTimer, earliest
 
 __all__ = [
+    "ACCEPT_BATCH",
     "READ_SIZE",
     "STOP_SIGNALS",
     "AcceptPause",

@@ -21,6 +21,12 @@ log = logging.getLogger("limits")
 # short and the retries cheap: ten accept() calls a second, not a spinning core.
 ACCEPT_RETRY_DELAY = 0.1
 
+# The most accept() calls in one go, whatever --backlog is (the kernel's queue length,
+# which may be 0): enough that a crowd of new clients need not wait for the next pass,
+# few enough that a batch failing for want of descriptors costs little (asyncio tries
+# and reports every accept() of its batch).
+ACCEPT_BATCH = 100
+
 # accept() errors about the one connection it was taking, not about the server (see
 # man 2 accept): carry on at once. BSD and macOS report a client reset while still in
 # the backlog as ECONNABORTED; Linux hands such a connection over, and its first recv()

@@ -27,6 +27,7 @@ import socket
 import time
 
 from common import (
+    ACCEPT_BATCH,
     READ_SIZE,
     AcceptPause,
     Config,
@@ -81,9 +82,9 @@ class EchoServer:
             if self.stop.requested and self.listening:
                 self.stop_accepting()
             busy = False
-            for _ in range(self.config.backlog):  # all who wait, a backlog's worth at most:
-                if not self.accept_client():  # a pass costs a syscall per client, so one
-                    break  # accept per pass would keep a crowd of new clients waiting
+            for _ in range(ACCEPT_BATCH):  # all who wait, a batch at most: a pass costs a
+                if not self.accept_client():  # syscall per client, so one accept per pass
+                    break  # would keep a crowd of new clients waiting
                 busy = True
             for client in list(self.clients.values()):
                 if self.wants_to_read(client):
