@@ -49,7 +49,9 @@ class EchoServer:
         self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause(ACCEPT_RETRY_DELAY)  # asyncio's own pause, not ours
-        self.idle: IdleTimer[EchoServer.EchoProtocol] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[EchoServer.EchoProtocol] = IdleTimer(
+            config.idle_timeout, lambda client: client.transport.get_extra_info("socket")
+        )
         self.clients: set[EchoServer.EchoProtocol] = set()
 
     # --- listen -----------------------------------------------------------------------
@@ -102,7 +104,6 @@ class EchoServer:
             await asyncio.sleep(self.config.idle_timeout if next_expiry is None else next_expiry)
             for client in self.idle.expired():
                 log.debug("%s closed: idle for %gs", client.address, self.config.idle_timeout)
-                self.idle.forget(client)  # now: connection_lost comes only on the next pass
                 client.transport.abort()  # nothing moved for that long: owed bytes would not
 
     # --- accept -----------------------------------------------------------------------
@@ -140,8 +141,8 @@ class EchoServer:
             self.transport.pause_reading()  # we owe it --buffer-size: stop reading it
 
         def resume_writing(self) -> None:
-            # The client read what we owed it down to a quarter of the cap. The transport
-            # reports its sends only through these callbacks: this is our send progress.
+            # The client read what we owed it down to a quarter of the cap. Between these
+            # callbacks, the idle timer sees its progress in the kernel's send queue.
             self.server.idle.touch(self)
             self.transport.resume_reading()
 

@@ -2,11 +2,11 @@
 
 How it waits: everywhere, and that is the point. The main thread blocks in accept();
 each connection gets a thread of its own that blocks in recv() until bytes arrive, then
-in sendall() until the kernel has taken all of them. The kernel's scheduler is the
+in send() until the kernel has taken all of them. The kernel's scheduler is the
 multiplexer: a thread blocked in a syscall costs no CPU, and a ready socket wakes the
 one thread that waits on it.
 
-Why there is no write set and no outbuf here: sendall() returns only once every byte
+Why there is no write set and no outbuf here: the send() loop ends only once every byte
 is in the kernel's send buffer, and while it waits this thread does not recv, so
 backpressure comes free (a client that does not read stalls only its own thread).
 Half-close comes free too: recv() returns b"" only after all earlier bytes were echoed.
@@ -28,12 +28,15 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from common import (
     READ_SIZE,
     AcceptPause,
     Config,
     ConnectionLimit,
+    IdleTimer,
     StopRequest,
     announce,
     listen,
@@ -45,9 +48,12 @@ log = logging.getLogger("blocking")
 # Why 1 s (not 5 ms), no lock and _thread: ten thousand threads, see docs/blocking.md.
 SWITCH_INTERVAL = 1.0
 
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
 
 class Client:
-    """One connection: its socket and address. No outbuf: sendall() holds what is owed."""
+    """One connection: its socket and address. No outbuf: the send() loop holds what is owed."""
 
     def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
         self.sock = sock
@@ -64,6 +70,7 @@ class EchoServer:
         self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         # Shared with the client threads, with no lock: each change is one dict operation.
         self.clients: dict[socket.socket, Client] = {}
         self.accepting = False  # True only while the main thread waits in accept()
@@ -117,22 +124,32 @@ class EchoServer:
 
     # --- read and write: the whole life of one client, in its own thread --------------
     def serve_client(self, client: Client) -> None:
-        # --idle-timeout: recv() and sendall() raise TimeoutError after that long without
-        # progress (sendall's timeout bounds the whole call: one chunk of READ_SIZE).
+        # --idle-timeout: recv() and send() raise TimeoutError after that long without
+        # progress. (Not sendall(): its timeout bounds the whole call, and cannot resume.)
         client.sock.settimeout(self.config.idle_timeout or None)
         try:
             while True:
                 # WAIT (client thread): until bytes arrive, or b"" for the client's FIN.
-                data = client.sock.recv(min(READ_SIZE, self.config.buffer_size))
+                data = self.unless_idle(client, client.sock.recv, min(READ_SIZE, self.config.buffer_size))
                 if not data:
                     break  # half-close: everything it sent has already been echoed
                 # WAIT (client thread): until the kernel took every byte. A client that
                 # does not read keeps us here, so we stop reading it: backpressure.
-                client.sock.sendall(data)
+                while data:
+                    data = data[self.unless_idle(client, client.sock.send, data) :]
         except OSError as error:
             self.close_client(client, error)
         else:
             self.close_client(client)
+
+    def unless_idle(self, client: Client, call: Callable[[Arg], Result], argument: Arg) -> Result:
+        """call(argument), through as many timeouts as the client still reads what we sent."""
+        while True:
+            try:
+                return call(argument)
+            except TimeoutError:
+                if not self.idle.draining(client):  # no bytes moved either way: idle
+                    raise
 
     # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
@@ -141,6 +158,7 @@ class EchoServer:
         elif error is not None:
             log.warning("%s failed: %s", client.address, error)  # only this client ends
         del self.clients[client.sock]
+        self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
     # --- stop -------------------------------------------------------------------------

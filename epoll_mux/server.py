@@ -54,7 +54,7 @@ class EchoServer:
         self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
 
     # --- listen -----------------------------------------------------------------------

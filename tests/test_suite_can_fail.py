@@ -39,6 +39,7 @@ CAUGHT_IN: dict[str, str] = {
     "ipv6_only": "7.11",  # --host :: serves IPv6 clients only (IPV6_V6ONLY)
     "listen_tracebacks": "7.7",  # a busy port or a bad host name is a traceback
     "batch_is_backlog": "7.12,9.1",  # --backlog as the accept batch: 0 never accepts, 65535 spins
+    "blind_idle_timer": "8.5",  # counts only its own sends as progress: a slow reader is "idle"
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.

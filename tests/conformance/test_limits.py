@@ -7,11 +7,15 @@ serves or turns away each client but never falls over."""
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import signal
 import socket
+import threading
 import time
 from contextlib import ExitStack
+
+import pytest
 
 from tests.conformance.cases import case
 from tests.support import (
@@ -20,6 +24,7 @@ from tests.support import (
     PatternStream,
     ServerSpec,
     StartServer,
+    assert_echoed,
     connect,
     connect_served,
     echo,
@@ -145,3 +150,61 @@ def test_past_fd_setsize(server_spec: ServerSpec, start_server: StartServer) -> 
             sock.close()
     # Their places are free again: a new client is served once the server saw them go.
     assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"
+
+
+# Steady and slow: at 1.4 MB/s a third of a loopback send buffer (autotuned to 4 MiB)
+# takes a second to drain, and a loop hears of progress only at a third free. 6 MB at
+# that rate is 4 s of reading, and the server's last recv() comes within the first.
+SLOW_READ_RATE = 1_400_000  # bytes a second
+SLOW_READ_TOTAL = 6_000_000
+SLOW_READ_RCVBUF = 64 << 10
+PACE = 0.02  # seconds between the reader's looks
+
+
+def send_paced_stream(sock: socket.socket, stream: PatternStream, total: int) -> None:
+    """Send total bytes of stream, a chunk at a time (each within the socket's timeout)."""
+    with contextlib.suppress(OSError):  # the server closed us: the reader says so
+        for offset in range(0, total, 1 << 16):
+            sock.sendall(stream.read(offset, min(1 << 16, total - offset)))
+
+
+@case("8.5", "A client reading its echo slowly but steadily is never idle, however long it takes", timeout=60)
+def test_slow_steady_reader_is_not_idle(start_server: StartServer) -> None:
+    # "Idle" means no bytes moved, as the client sees it. This one sends its stream at
+    # once and reads it back at SLOW_READ_RATE: for most of the time the server has
+    # nothing to read and, for a second or more, no room to send into (the kernel's
+    # buffers are full of bytes the client reads bit by bit), yet bytes move all along.
+    server = start_server("--idle-timeout", str(IDLE_TIMEOUT))
+    stream = PatternStream(seed=85)
+    with connect(server.address, rcvbuf=SLOW_READ_RCVBUF) as sock:
+        sender = threading.Thread(target=send_paced_stream, args=(sock, stream, SLOW_READ_TOTAL))
+        sender.start()
+        received = 0
+        started = time.monotonic()
+        try:
+            while received < SLOW_READ_TOTAL:
+                allowed = int((time.monotonic() - started) * SLOW_READ_RATE) - received
+                if allowed <= 0:
+                    time.sleep(PACE)  # pacing the client is the point: a steady, slow reader
+                    continue
+                try:
+                    chunk = sock.recv(min(allowed, 1 << 16))
+                except ConnectionError:
+                    chunk = b""
+                if not chunk:
+                    pytest.fail(
+                        f"closed after {received} of {SLOW_READ_TOTAL} bytes, "
+                        f"{time.monotonic() - started:.1f}s into a steady read at "
+                        f"{SLOW_READ_RATE >> 10} KiB/s: taken for idle (--idle-timeout {IDLE_TIMEOUT:g})"
+                    )
+                assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
+                received += len(chunk)
+            # All read: the client is still served, though it sent nothing for seconds.
+            try:
+                assert echo(sock, b"still here") == b"still here"
+            except (ConnectionError, TimeoutError, AssertionError) as error:  # a reset, silence, or EOF
+                pytest.fail(f"closed while its echo was still being read ({error}): taken for idle")
+        finally:
+            with contextlib.suppress(OSError):  # already reset, when the server gave up on us
+                sock.shutdown(socket.SHUT_RDWR)  # ends the sender, if it still waits
+            sender.join()
