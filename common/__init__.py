@@ -7,7 +7,7 @@ writes, waits or accepts for a server: every `accept`, `recv`, `send`, `select` 
 
 from common.config import READ_SIZE, Config, __version__, parse_config
 from common.lifecycle import STOP_SIGNALS, StopRequest, announce, listen
-from common.limits import ACCEPT_BATCH, AcceptPause, ConnectionLimit, IdleTimer, earliest
+from common.limits import ACCEPT_BATCH, AcceptPause, ConnectionLimit, IdleTimer, Refusals, earliest
 
 __all__ = [
     "ACCEPT_BATCH",
@@ -17,6 +17,7 @@ __all__ = [
     "Config",
     "ConnectionLimit",
     "IdleTimer",
+    "Refusals",
     "StopRequest",
     "__version__",
     "announce",

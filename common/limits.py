@@ -37,6 +37,10 @@ ACCEPT_BATCH = 100
 TCP_INFO_BYTES_ACKED = 120
 TCP_INFO_SIZE = TCP_INFO_BYTES_ACKED + 8
 
+# The most often one kind of refusal is logged: one line a second, with a count, however
+# many clients a flood (or clients churning at --max-connections) brings.
+REFUSAL_LOG_INTERVAL = 1.0
+
 # accept() errors about the one connection it was taking, not about the server (see
 # man 2 accept): carry on at once. BSD and macOS report a client reset while still in
 # the backlog as ECONNABORTED; Linux hands such a connection over, and its first recv()
@@ -54,26 +58,37 @@ CLIENT_GONE = {
 }
 
 
-class ConnectionLimit:
-    """Whether one more client may be served, with one log line per spell at the limit.
+class Refusals:
+    """Clients turned away for one reason, logged at most once per REFUSAL_LOG_INTERVAL,
+    with how many since the last line: a line per refused client would let a flood of
+    clients flood the log. The next client accepted, refused or not, once that time is
+    up, tells those not yet told."""
 
-    A line per refused client would let a flood of connections flood the log too; one
-    line when the limit is reached says the same, and the next admitted client ends
-    the spell, so the next time the limit is reached is logged again.
-    """
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.unlogged = 0
+        self.quiet_until = 0.0  # time.monotonic() before which no line is written
+
+    def refuses(self, refused: bool) -> bool:
+        """Count this client if refused, log the count if due; return refused."""
+        self.unlogged += refused
+        now = time.monotonic()
+        if self.unlogged and now >= self.quiet_until:
+            log.warning("%s: turned %d new client(s) away", self.reason, self.unlogged)
+            self.unlogged = 0
+            self.quiet_until = now + REFUSAL_LOG_INTERVAL
+        return refused
+
+
+class ConnectionLimit:
+    """Whether one more client may be served; the refused are logged by Refusals."""
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
-        self.refusing = False
+        self.refusals = Refusals(f"at --max-connections {maximum}")
 
     def admits(self, open_connections: int) -> bool:
-        if open_connections < self.maximum:
-            self.refusing = False
-            return True
-        if not self.refusing:
-            log.warning("at --max-connections %d: closing new clients until one leaves", self.maximum)
-            self.refusing = True
-        return False
+        return not self.refusals.refuses(open_connections >= self.maximum)
 
 
 class AcceptPause:

@@ -30,6 +30,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
+    Refusals,
     StopRequest,
     announce,
     earliest,
@@ -57,6 +58,7 @@ class EchoServer:
         self.config = config
         self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.past_fd_setsize = Refusals(f"descriptors past select()'s limit of {FD_SETSIZE}")
         self.accept_pause = AcceptPause()
         self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[socket.socket, Client] = {}
@@ -114,9 +116,8 @@ class EchoServer:
             self.accept_pause.after(error)  # serve() leaves it out of select() until then
             return
         self.accept_pause.accepted()
-        if sock.fileno() >= FD_SETSIZE:
-            log.warning("%s refused: descriptor %d is beyond select()'s limit", address, sock.fileno())
-            sock.close()
+        if self.past_fd_setsize.refuses(sock.fileno() >= FD_SETSIZE):  # logged once a second
+            sock.close()  # at most, with a count: a flood of clients must not flood the log
             return
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once

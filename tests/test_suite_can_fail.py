@@ -40,6 +40,7 @@ CAUGHT_IN: dict[str, str] = {
     "listen_tracebacks": "7.7",  # a busy port or a bad host name is a traceback
     "batch_is_backlog": "7.12,9.1",  # --backlog as the accept batch: 0 never accepts, 65535 spins
     "blind_idle_timer": "8.5",  # counts only its own sends as progress: a slow reader is "idle"
+    "log_per_spell": "8.6",  # a line per spell at --max-connections: one per refusal as clients churn
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.
