@@ -106,7 +106,13 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         self.clients[sock] = client = Client(sock, address)
-        _thread.start_new_thread(self.serve_client, (client,))  # see SWITCH_INTERVAL
+        try:
+            _thread.start_new_thread(self.serve_client, (client,))  # see SWITCH_INTERVAL
+        except RuntimeError as error:  # can't start new thread: out of memory or of threads
+            del self.clients[sock]
+            sock.close()  # turned away: the client sees its connection end at once
+            time.sleep(self.accept_pause.after(error))  # as at EMFILE: let some threads end
+            return
         log.debug("%s connected", address)
 
     def wait_for_client(self) -> tuple[socket.socket, tuple[str, int]]:

@@ -108,13 +108,14 @@ class AcceptPause:
         self.until = 0.0  # time.monotonic() at which to accept again
         self.failing = False
 
-    def after(self, error: OSError) -> float:
-        """Seconds to stop accepting after this error: 0 when only that client is gone."""
-        if error.errno in CLIENT_GONE:
+    def after(self, error: OSError | RuntimeError) -> float:
+        """Seconds to stop accepting after this error: 0 when only that client is gone.
+        (A RuntimeError: a thread-per-client server could not start the client's thread.)"""
+        if isinstance(error, OSError) and error.errno in CLIENT_GONE:
             log.debug("accept: client gone: %s", error)
             return 0.0
         if not self.failing:
-            log.error("accept failed: %s; retrying every %gs until it succeeds", error, self.retry_delay)
+            log.error("cannot take a client: %s; trying every %gs until it works", error, self.retry_delay)
             self.failing = True
         self.until = time.monotonic() + self.retry_delay
         return self.retry_delay

@@ -25,13 +25,13 @@ from common import STOP_SIGNALS, AcceptPause, Config, announce, listen, parse_co
 ServeClient = Callable[[socket.socket, int], None]
 ParseConfig = Callable[[str, str], Config]
 Listen = Callable[[Config], socket.socket]
-AfterAcceptError = Callable[[OSError], None]
+AfterAcceptError = Callable[[OSError | RuntimeError], None]
 
 
 ACCEPT_PAUSE = AcceptPause()
 
 
-def pause_accepting(error: OSError) -> None:
+def pause_accepting(error: OSError | RuntimeError) -> None:
     """What the models do when accept() fails: wait a moment, logged once per spell."""
     time.sleep(ACCEPT_PAUSE.after(error))
 
@@ -71,7 +71,11 @@ def run(
             after_accept_error(error)
             continue
         if threads:
-            threading.Thread(target=serve_client, args=(sock, config.buffer_size)).start()
+            try:
+                threading.Thread(target=serve_client, args=(sock, config.buffer_size)).start()
+            except RuntimeError as error:  # can't start new thread: turn this one away
+                sock.close()
+                after_accept_error(error)
         else:
             serve_client(sock, config.buffer_size)
     for stop_signal in STOP_SIGNALS:  # from now on a stop signal exits at once
