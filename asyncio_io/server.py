@@ -82,7 +82,7 @@ class EchoServer:
         await self.listen()
         # WAIT: the loop blocks in its selector, running callbacks, until a stop signal.
         await self.stopping.wait()
-        self.stop_accepting()
+        await self.stop_accepting()
         await self.close_all()
 
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -110,16 +110,17 @@ class EchoServer:
     class EchoProtocol(asyncio.Protocol):
         """One connection. The loop calls these methods; none of them may block."""
 
-        def __init__(self, server: EchoServer) -> None:
+        def __init__(self, server: EchoServer) -> None:  # asyncio accepted: a transport comes
             self.server = server
             self.closed = asyncio.get_running_loop().create_future()  # done in connection_lost
+            server.clients.add(self)  # counted from now on: a stop that comes first drains it too
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             assert isinstance(transport, asyncio.Transport)
             self.transport = transport
             self.address = transport.get_extra_info("peername")
             self.server.accept_pause.accepted()
-            if not self.server.limit.admits(len(self.server.clients)):
+            if not self.server.limit.admits(len(self.server.clients) - 1):  # the others
                 transport.close()  # at --max-connections: the client sees its connection end at once
                 return
             transport.set_write_buffer_limits(high=self.server.config.buffer_size)
@@ -161,7 +162,11 @@ class EchoServer:
         self.stop.request(signum)  # a second signal exits at once, from in here
         self.stopping.set()
 
-    def stop_accepting(self) -> None:
+    async def stop_accepting(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.listener.fileno())  # no accept from now
+        # One accepted just before gets its protocol and transport in a callback already
+        # queued (first in, first out): let it run while the server can still take it in.
+        await asyncio.sleep(0)
         self.server.close()  # closes the listener; open connections carry on
 
     async def close_all(self) -> None:
