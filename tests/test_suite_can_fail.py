@@ -37,6 +37,12 @@ CAUGHT_IN: dict[str, str] = {
     "select_past_fd_setsize": "8.4",  # hands select() a descriptor >= 1024
     "spins_at_emfile": "9.1",  # retries accept() at once when out of descriptors
     "eintr_fatal": "9.5",  # takes an interrupted recv() (EINTR) for a dead connection
+    "ipv6_only": "7.11",  # --host :: serves IPv6 clients only (IPV6_V6ONLY)
+    "listen_tracebacks": "7.7",  # a busy port or a bad host name is a traceback
+    "batch_is_backlog": "7.12,9.1",  # --backlog as the accept batch: 0 never accepts, 65535 spins
+    "blind_idle_timer": "8.5",  # counts only its own sends as progress: a slow reader is "idle"
+    "log_per_spell": "8.6",  # a line per spell at --max-connections: one per refusal as clients churn
+    "dies_without_threads": "9.7",  # a thread that cannot start ends the whole server
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.

@@ -9,7 +9,7 @@ from tests.broken.harness import echo_correctly, run
 log = logging.getLogger("spins_at_emfile")
 
 
-def retry_at_once(error: OSError) -> None:
+def retry_at_once(error: OSError | RuntimeError) -> None:
     log.error("accept failed: %s", error)  # DEFECT: no pause, and a line per failure
 
 
