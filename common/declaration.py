@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -66,6 +66,9 @@ class Model:
     needs: tuple[Need, ...] = ()
     # The most connections it can ever hold, whatever --max-connections says; None: no cap.
     connection_cap: int | None = None
+    # Conformance cases it cannot meet, by design, each with the reason (case id -> why):
+    # the suite reports them as deviations, and fails one that starts passing.
+    deviations: Mapping[str, str] = field(default_factory=dict)
 
     def missing(self) -> str | None:
         """Why this machine cannot run the model (one line), or None if it can."""

@@ -79,6 +79,7 @@ def model_spec(name: str) -> ServerSpec:
         lifecycle=True,
         unavailable=model.missing(),
         connection_cap=model.connection_cap,
+        deviations=model.deviations,
     )
 
 

@@ -129,7 +129,8 @@ def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
             raise pytest.UsageError(
                 f"--models: unknown server {name!r}; the models are {', '.join(registry.names())}"
             )
-        servers.append(dataclasses.replace(spec_for(name), deviations=deviations))
+        spec = spec_for(name)  # a model's own deviations come from its declaration
+        servers.append(dataclasses.replace(spec, deviations={**spec.deviations, **deviations}))
     return servers
 
 
