@@ -35,11 +35,17 @@ class Config:
     max_connections: int  # clients served at once; one more is closed as soon as it is accepted
     idle_timeout: float  # seconds without traffic either way before a connection is closed; 0: never
     log_level: str
+    workers: int = 0  # threads or processes in a pool, for a model that has one (--workers)
 
 
-def parse_config(model: Model, description: str, argv: Sequence[str] | None = None) -> Config:
+def parse_config(
+    model: Model, description: str, argv: Sequence[str] | None = None, *, workers: int | None = None
+) -> Config:
     """Parse the command line (exit 2 on bad arguments), check that this machine has what
-    the model needs (exit 1 with one line if not), and set up logging on stderr."""
+    the model needs (exit 1 with one line if not), and set up logging on stderr.
+
+    `workers`: the model serves with a pool of that many threads or processes by default,
+    and takes --workers N; the shared command line has no such option."""
     parser = argparse.ArgumentParser(
         prog=f"python3 -m {model.name}",
         description=description.strip().splitlines()[0],
@@ -87,6 +93,14 @@ def parse_config(model: Model, description: str, argv: Sequence[str] | None = No
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging threshold (logs go to stderr)",
     )
+    if workers is not None:
+        parser.add_argument(
+            "--workers",
+            type=_bounded(int, 1, 10**4),
+            default=workers,
+            metavar="N",
+            help="threads or processes in the pool: the most clients served at the same moment",
+        )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     model.require()
@@ -104,6 +118,7 @@ def parse_config(model: Model, description: str, argv: Sequence[str] | None = No
         max_connections=args.max_connections,
         idle_timeout=args.idle_timeout,
         log_level=args.log_level,
+        workers=getattr(args, "workers", 0),
     )
 
 
