@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from bench import report
 from tests.support import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,3 +281,34 @@ def test_comparison_counts_the_real_lines() -> None:
         number = re.search(r"\d+", cell)
         written = int(number.group(0)) if number else None
         assert written == actual, f"comparison.md: {model}/server.py has {cell!r} lines? wc -l: {actual}"
+
+
+# Every benchmark figure and verdict in the docs is drawn from a committed run's JSON.
+VERDICT_WORDS = re.compile(r"\b(missed|within spread|real miss|targets? (?:is |are |was |were )?met)\b", re.I)
+GENERATED = re.compile(r"<!-- begin (?P<name>[^:]+):.*?<!-- end (?P=name) -->", re.DOTALL)
+
+
+def test_bench_pages_agree_with_their_runs() -> None:
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in report.committed_pages().items()
+        if path.read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"{', '.join(stale)} disagree with docs/bench/*.json: run python3 -m bench.report"
+
+
+def test_a_different_run_would_change_the_verdicts() -> None:
+    """The check above can fail: one figure moved and the README's section no longer matches."""
+    run = report.load(report.TARGETS_RUN)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert report.verdicts(run) in readme
+    uvloop = next(r for r in run["results"] if r["server"] == "uvloop Protocol" and r["size"] == 64)
+    uvloop["round_trips_per_second"] /= 2  # now epoll_mux beats it twice over
+    assert report.verdicts(run) not in readme
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_no_verdict_is_written_by_hand(page: Path) -> None:
+    text = GENERATED.sub("", page.read_text(encoding="utf-8"))
+    typed = sorted({match.group(0) for match in VERDICT_WORDS.finditer(text)})
+    assert not typed, f"{page_id(page)} judges a target by hand ({typed}): let bench.report write it"
