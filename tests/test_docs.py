@@ -14,6 +14,7 @@ moved fails here, with where its code is now and the anchor to write instead.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +24,7 @@ from urllib.parse import unquote
 import pytest
 
 from bench import report
+from docs import syscalls
 from tests.support import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,3 +314,19 @@ def test_no_verdict_is_written_by_hand(page: Path) -> None:
     text = GENERATED.sub("", page.read_text(encoding="utf-8"))
     typed = sorted({match.group(0) for match in VERDICT_WORDS.finditer(text)})
     assert not typed, f"{page_id(page)} judges a target by hand ({typed}): let bench.report write it"
+
+
+def test_syscall_page_agrees_with_its_run() -> None:
+    run = json.loads(syscalls.SAVED.read_text(encoding="utf-8"))
+    assert (DOCS / "syscalls.md").read_text(encoding="utf-8") == syscalls.page(run), (
+        "docs/syscalls.md disagrees with docs/syscalls.json: python3 -m docs.syscalls --render"
+    )
+
+
+def test_syscall_page_shows_no_count_below_zero() -> None:
+    """Baseline noise can leave a count below zero: it shows as a marked 0.00, explained."""
+    run = json.loads(syscalls.SAVED.read_text(encoding="utf-8"))
+    run["figures"]["epoll_mux"]["others"] = -0.04
+    text = syscalls.page(run)
+    assert "-0.04" not in text.split("| **total**")[0], "a negative count in the table"
+    assert "0.00\\*" in text and "epoll_mux's others (-0.04)" in text
