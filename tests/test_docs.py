@@ -24,12 +24,12 @@ from urllib.parse import unquote
 import pytest
 
 from bench import report
-from docs import syscalls
+from docs import side_by_side, syscalls, waits
 from tests.support import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-GUIDE = ["README.md", *(f"{model}.md" for model in MODELS), "comparison.md", "io-models.md"]
+GUIDE = ["README.md", *(f"{model}.md" for model in MODELS), "comparison.md", "io-models.md", "which-model.md"]
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
 # An inline link or image: [text](target) or [text](target "title"). The text may hold
@@ -330,3 +330,13 @@ def test_syscall_page_shows_no_count_below_zero() -> None:
     text = syscalls.page(run)
     assert "-0.04" not in text.split("| **total**")[0], "a negative count in the table"
     assert "0.00\\*" in text and "epoll_mux's others (-0.04)" in text
+
+
+def test_the_picture_is_drawn_from_the_model_list() -> None:
+    """docs/waits.svg is what docs/waits.py draws now, one lane per model, in the reading order."""
+    drawn = waits.svg(side_by_side.MODELS)
+    assert (DOCS / "waits.svg").read_text(encoding="utf-8") == drawn, "stale: run python3 -m docs.waits"
+    lanes = re.findall(r'font-family="monospace" font-weight="bold">([^<]+)<', drawn)
+    assert lanes == list(side_by_side.MODELS)
+    with pytest.raises(SystemExit, match="where a byte waits in kqueue_mux"):
+        waits.svg((*side_by_side.MODELS, "kqueue_mux"))
