@@ -311,7 +311,7 @@ def excerpt(run: Mapping[str, Any]) -> str:
         f"`{run['command']}` on {machine_line(run['machine'])}, started {run['started']}. "
         f"{settings_line(run)} Some of its figures ([all of them](docs/bench/results.md), "
         f"[raw](docs/bench/results.json)); {LOADGEN_BOUND} marks a figure the load generator may "
-        "have capped, — one the run has not:"
+        "have capped, and — one the run does not have" + (", for the reason below:" if failures else ":")
     )
     notes = [f"- {failure}" for failure in failures]
     return "\n\n".join([intro, table, *(["\n".join(notes)] if notes else [])])
