@@ -241,7 +241,7 @@ def render(servers: list[Server], out: Path, command: str, stacked: bool) -> str
         )
         head = f"<nav>In the reading order; jump to a pair:<ol>{nav}</ol></nav>"
     else:
-        title, keys, tables, head = names[0], legend(*(html.escape(s.model) for s in servers)), "", ""
+        title, keys, head = names[0], legend(*(html.escape(s.model) for s in servers)), ""
         tables = pair_table(pairs[0], out)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}: side by side</title><style>{CSS}</style></head>
