@@ -49,7 +49,7 @@ def broken_script(name: str) -> Path:
 
 
 def spec_for(name: str) -> ServerSpec:
-    """One of our models (`python -m blocking`), or a broken server (`broken/upper`)."""
+    """One of our models (`python3 -m blocking`), or a broken server (`broken/upper`)."""
     if name.startswith(BROKEN_PREFIX):
         module = f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"
         return ServerSpec(name, (sys.executable, "-m", module, "--port", PORT), lifecycle=True)

@@ -50,6 +50,8 @@ def declaration(program: str, like: Model | None = None) -> Model:
         changes="one classic mistake",
         waits="a thread per client, blocked in recv() and sendall()",
         costs="whatever its defect costs",
+        picks_up="its client's thread, blocked in recv()",
+        owed="in that thread, blocked in sendall()",
     )
 
 
