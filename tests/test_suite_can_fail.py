@@ -89,6 +89,14 @@ def test_server_cmd_runs_groups_1_to_6_and_7_only_when_declared(tmp_path: Path) 
     assert server["capabilities"] == ["address", "process"]
 
 
+@pytest.mark.timeout(120)
+def test_server_cmd_with_shell_syntax_runs_as_the_usage_error_shows(tmp_path: Path) -> None:
+    command = f"sh -c 'cd tests/third_party && exec {sys.executable} socketserver_echo.py {{port}}'"
+    result, report = run_suite(tmp_path, "--server-cmd", command, "--cases", "1.1")
+    assert result.returncode == 0, result.stdout
+    assert verdicts(report) == {"1.1": "pass"}
+
+
 @pytest.mark.timeout(300)
 def test_target_runs_groups_1_to_4_only(tmp_path: Path) -> None:
     spec = ServerSpec("socketserver", (sys.executable, *FIVE_LINER[1:]))
@@ -141,8 +149,15 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
         (["--target", "localhost"], "expected HOST:PORT"),
         (["--deviation", "1.1"], "expected CASE=REASON"),
         (["--models", "no_such_model"], "unknown server 'no_such_model'"),
+        (["--server-cmd", "cd tests && exec ./server {port}"], "wrap it, with exec"),
     ],
-    ids=["server-cmd-without-port", "target-without-port", "deviation-without-reason", "unknown-model"],
+    ids=[
+        "server-cmd-without-port",
+        "target-without-port",
+        "deviation-without-reason",
+        "unknown-model",
+        "server-cmd-with-shell-syntax",
+    ],
 )
 def test_bad_options_stop_the_run_before_any_test(arguments: list[str], complaint: str) -> None:
     result = subprocess.run(

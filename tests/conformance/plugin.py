@@ -15,21 +15,16 @@ does not meet the case: xfail, strict, so a deviation that starts passing fails)
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import shlex
-import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import settings
 
-from common import __version__
-from tests.conformance import report as reports
-from tests.conformance.cases import GROUPS, Needs, group_of
+from common.lifecycle import host_and_port
+from tests.conformance.cases import Needs, group_of
+from tests.conformance.report import ServerEntry
+from tests.conformance.verdicts import CONFORMANCE, Collector
 from tests.support import (
     BROKEN_PREFIX,
     MODELS,
@@ -61,7 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--server-cmd",
-        help=f"test a server the suite starts: a command with {PORT} where the port goes",
+        help=f"test a server the suite starts: a command with {PORT} where the port goes, run "
+        "without a shell (the suite signals and measures the process it starts); for shell syntax, "
+        f"wrap it: \"sh -c 'cd DIR && exec ./server {PORT}'\"",
     )
     group.addoption("--target", help="test a server already running at HOST:PORT (groups 1-4 only)")
     group.addoption("--server-name", help="the name of the --server-cmd or --target server in the report")
@@ -98,6 +95,24 @@ def parse_deviations(declared: list[str]) -> dict[str, str]:
     return deviations
 
 
+SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "<", ">", ">>", "(", ")"})
+
+
+def parse_server_cmd(command: str) -> tuple[str, ...]:
+    """The argv of --server-cmd. No shell runs it: the suite signals and measures the
+    process it starts, which must be the server itself, not a shell waiting on it."""
+    if PORT not in command:
+        raise pytest.UsageError(f"--server-cmd: put {PORT} where the port goes")
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    if operators := SHELL_OPERATORS.intersection(lexer):
+        raise pytest.UsageError(
+            f"--server-cmd runs no shell, so {' '.join(sorted(operators))} would reach the server as "
+            f"arguments; wrap it, with exec so the signals reach the server: "
+            f"--server-cmd \"sh -c 'cd DIR && exec ./server {PORT}'\""
+        )
+    return tuple(shlex.split(command))
+
+
 def parse_target(text: str) -> tuple[str, int]:
     host, separator, port = text.rpartition(":")
     if not separator or not port.isdigit():
@@ -105,23 +120,14 @@ def parse_target(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def shown_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
     option = config.getoption
     deviations = parse_deviations(option("--deviation"))
     servers = []
     if command := option("--server-cmd"):
-        if PORT not in command:
-            raise pytest.UsageError(f"--server-cmd: put {PORT} where the port goes")
+        argv = parse_server_cmd(command)
         name = option("--server-name") or "server-cmd"
-        servers.append(
-            ServerSpec(
-                name, tuple(shlex.split(command)), lifecycle=option("--lifecycle"), deviations=deviations
-            )
-        )
+        servers.append(ServerSpec(name, argv, lifecycle=option("--lifecycle"), deviations=deviations))
     if target := option("--target"):
         name = option("--server-name") or target
         servers.append(ServerSpec(name, target=parse_target(target), deviations=deviations))
@@ -147,6 +153,17 @@ def capabilities(spec: ServerSpec) -> list[Needs]:
     return offered
 
 
+def server_entry(spec: ServerSpec) -> ServerEntry:
+    """How the report names a server, says how it was reached, and what it offers."""
+    return {
+        "name": spec.name,
+        "command": spec.shown_command(),
+        "address": None if spec.target is None else host_and_port(*spec.target),
+        "capabilities": [need.value for need in capabilities(spec)],
+        "deviations": dict(spec.deviations),
+    }
+
+
 def selected(case_id: str, wanted: str | None) -> bool:
     if not wanted:
         return True
@@ -158,7 +175,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "case(id, title, timeout): a numbered conformance case")
     config.stash[SERVERS] = servers_under_test(config)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) reports
-        config.pluginmanager.register(Collector(config), "conformance-collector")
+        entries = [server_entry(spec) for spec in config.stash[SERVERS]]
+        config.pluginmanager.register(Collector(config, entries), "conformance-collector")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -197,7 +215,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif case_id in spec.deviations:
             item.add_marker(pytest.mark.xfail(reason=spec.deviations[case_id], strict=True))
         variant = item.callspec.id.replace(spec.name, "", 1).strip("-")
-        item.user_properties.append(("conformance", {**mark.kwargs, "server": spec.name, "variant": variant}))
+        item.user_properties.append((CONFORMANCE, {**mark.kwargs, "server": spec.name, "variant": variant}))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
@@ -244,155 +262,3 @@ def start_server(server_spec: ServerSpec) -> Iterator[StartServer]:
         # The test has signalled it as it meant to; a server that is still running now
         # (it ignored the signal, or waits on a client) has had its chance.
         process.close(grace=1.0)
-
-
-# --- verdicts and the report --------------------------------------------------------
-
-
-def severity(verdict: str) -> int:
-    """Higher is worse: a case's verdict is its worst item's, an item's its worst phase's."""
-    return -reports.SEVERITY.index(verdict)
-
-
-def outcome_of(report: pytest.TestReport) -> tuple[str, str]:
-    """One phase of one test as a verdict, with the reason or the one-line message."""
-    if report.skipped:
-        if hasattr(report, "wasxfail"):
-            return "deviation", str(report.wasxfail)
-        assert isinstance(report.longrepr, tuple)
-        return "n/a", str(report.longrepr[2]).removeprefix("Skipped: ")
-    if report.failed:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        message = str(getattr(crash, "message", "") or report.longreprtext).strip()
-        if "XPASS(strict)" in message:
-            message = f"declared a deviation ({message.split('] ', 1)[-1]}), but the case passes"
-        return "fail", message.splitlines()[0][:300] if message else "failed"
-    return "pass", ""
-
-
-class Collector:
-    """Gathers every conformance case's outcome (from all xdist workers: their reports
-    come back to the controller), then writes the report and prints the summary."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.started = time.monotonic()
-        self.cases: dict[str, dict[str, Any]] = {}
-        self.variants: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self.written: list[Path] = []
-
-    @pytest.hookimpl
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        info: dict[str, Any] | None = dict(report.user_properties).get("conformance")  # type: ignore[assignment]
-        if info is None or (report.when != "call" and report.passed):
-            return
-        case_id = info["id"]
-        self.cases[case_id] = {
-            "id": case_id,
-            "group": group_of(case_id).number,
-            "title": info["title"],
-            "timeout": info["timeout"],
-        }
-        verdict, message = outcome_of(report)
-        variant = self.variants.setdefault((case_id, info["server"]), {}).setdefault(
-            report.nodeid,
-            {"name": info["variant"], "outcome": "n/a", "message": "", "details": "", "duration": 0.0},
-        )
-        variant["duration"] += report.duration
-        # Figures a case measured on the way (record_property("measured", ...)).
-        variant.setdefault("measured", []).extend(
-            value for name, value in report.user_properties if name == "measured"
-        )
-        if severity(verdict) >= severity(variant["outcome"]):
-            variant.update(outcome=verdict, message=message)
-            if verdict == "fail":
-                variant["details"] = report.longreprtext
-
-    def results(self) -> list[dict[str, Any]]:
-        results = []
-        for (case_id, server_name), by_item in self.variants.items():
-            variants = list(by_item.values())
-            worst = max(variants, key=lambda variant: severity(variant["outcome"]))
-            results.append(
-                {
-                    "case": case_id,
-                    "server": server_name,
-                    "verdict": worst["outcome"],
-                    "reason": worst["message"],
-                    "duration": round(sum(variant["duration"] for variant in variants), 3),
-                    "variants": [
-                        {key: value for key, value in variant.items() if key != "duration"}
-                        for variant in variants
-                    ],
-                }
-            )
-        return results
-
-    def report(self) -> reports.Report:
-        servers = self.config.stash[SERVERS]
-        return {
-            "schema": 1,
-            "suite": "io-models conformance",
-            "version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {
-                "python": platform.python_version(),
-                "implementation": platform.python_implementation(),
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-            },
-            "hypothesis_profile": settings.get_current_profile_name(),
-            "command": shlex.join(["pytest", *self.config.invocation_params.args]),
-            "duration_seconds": round(time.monotonic() - self.started, 1),
-            "groups": [
-                {
-                    "number": group.number,
-                    "title": group.title,
-                    "needs": group.needs.value,
-                    "summary": group.summary,
-                }
-                for group in GROUPS.values()
-            ],
-            "cases": sorted(self.cases.values(), key=lambda case: reports.case_sort_key(case["id"])),
-            "servers": [
-                {
-                    "name": spec.name,
-                    "command": spec.shown_command(),
-                    "address": None if spec.target is None else shown_address(*spec.target),
-                    "capabilities": [need.value for need in capabilities(spec)],
-                    "deviations": dict(spec.deviations),
-                }
-                for spec in servers
-            ],
-            "results": self.results(),
-        }
-
-    @pytest.hookimpl(tryfirst=True)  # before the terminal summary, which names the files
-    def pytest_sessionfinish(self) -> None:
-        directory = self.config.getoption("--report")
-        if directory and self.variants:
-            self.written = reports.write_report(self.report(), directory)
-
-    @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.variants:
-            return
-        results = self.results()
-        counts = {verdict: 0 for verdict in reports.VERDICTS}
-        for result in results:
-            counts[result["verdict"]] += 1
-        tally = ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
-        servers = {server for _, server in self.variants}
-        terminalreporter.write_sep("-", "conformance")
-        terminalreporter.write_line(f"{len(self.cases)} cases x {len(servers)} servers: {tally}")
-        for result in sorted(results, key=lambda result: reports.case_sort_key(result["case"])):
-            if result["verdict"] == "fail":
-                terminalreporter.write_line(
-                    f"  {result['case']} {result['server']}: fail: {result['reason']}"
-                )
-        for result in sorted(results, key=lambda result: reports.case_sort_key(result["case"])):
-            for variant in result["variants"]:
-                for figure in variant.get("measured", []):
-                    terminalreporter.write_line(f"  {result['case']} {result['server']}: measured: {figure}")
-        for path in self.written:
-            terminalreporter.write_line(f"report: {path}")
