@@ -180,7 +180,9 @@ class ServerProcess:
             if match := READY_LINE.search(self.stdout_text()):
                 self.ready_line = match[0]
                 return (match["ipv6"] or match["ipv4"], int(match["port"]))
-            if not announces and accepts(address):
+            # Running first, and listening itself: with a free port picked for it, a
+            # server that lost the race for that port exits, while whoever won accepts.
+            if not announces and self.running() and accepts(address) and self.listens_on(address[1]):
                 return address
             if not self.running():
                 raise AssertionError(
@@ -200,6 +202,18 @@ class ServerProcess:
 
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def listens_on(self, port: int) -> bool:
+        """Does this server's process tree hold the listening socket on port?"""
+
+        def listeners(process: psutil.Process) -> int:
+            return sum(
+                1
+                for connection in process.net_connections(kind="tcp")
+                if connection.status == psutil.CONN_LISTEN and connection.laddr[1] == port
+            )
+
+        return over_process_tree(self.pid, listeners) > 0
 
     def stdout_text(self) -> str:
         return read_whole(self._stdout)
@@ -608,16 +622,24 @@ def set_fd_limit(pid: int, soft: int) -> None:
     psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (soft, hard))
 
 
-def raise_own_fd_limit(needed: int) -> None:
-    """Let this test process (and the servers it starts from now on) open `needed`
-    descriptors, raising the soft limit up to the hard one; fail if even that is short."""
+@contextlib.contextmanager
+def raised_fd_limit(needed: int) -> Iterator[None]:
+    """Let this test process (and the servers it starts meanwhile, which inherit it)
+    open `needed` descriptors, raising the soft limit up to the hard one; fail if even
+    that is short. The limit is restored afterwards: later tests on this worker, and
+    the servers they start, must see the limit the run began with."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= needed:
+        yield
         return
     assert hard == resource.RLIM_INFINITY or hard >= needed, (
         f"this test needs {needed} file descriptors; the hard limit (ulimit -Hn) is {hard}"
     )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def quiet_baseline(server: ServerProcess, measure: Callable[[int], int]) -> int:

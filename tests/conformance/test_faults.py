@@ -238,7 +238,9 @@ class Trickle:
         for sock in self.clients:
             sock.settimeout(max(0.1, deadline - time.monotonic()))
             while len(self.received[sock]) < len(self.sent[sock]):
-                self.received[sock] += sock.recv(4096)
+                chunk = sock.recv(4096)  # TimeoutError past the deadline
+                assert chunk, f"the server closed a trickler with {len(self.sent[sock])} bytes sent"
+                self.received[sock] += chunk
             assert self.received[sock] == self.sent[sock], "a trickled byte came back wrong"
 
 

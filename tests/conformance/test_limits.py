@@ -26,7 +26,7 @@ from tests.support import (
     echo_on_each,
     open_clients,
     push_until_stalled,
-    raise_own_fd_limit,
+    raised_fd_limit,
     served,
     wait_until,
 )
@@ -131,17 +131,17 @@ PAST_FD_SETSIZE = FD_SETSIZE + 100  # select()'s limit, defined once beside sele
     "8.4", "Past descriptor 1,024 every client is served or turned away; none crashes the server", timeout=120
 )
 def test_past_fd_setsize(server_spec: ServerSpec, start_server: StartServer) -> None:
-    raise_own_fd_limit(2 * PAST_FD_SETSIZE)  # the server, started next, inherits it
-    server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
-    clients = open_clients(server.address, PAST_FD_SETSIZE)
-    try:
-        echoed, turned_away = echo_on_each(clients)
-        assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
-        assert echoed >= FD_SETSIZE - 16, f"only {echoed} of {PAST_FD_SETSIZE} clients were served"
-        if server_spec.connection_cap is None:  # only a declared cap may turn clients away
-            assert turned_away == 0, f"{turned_away} of {PAST_FD_SETSIZE} clients were turned away"
-    finally:
-        for sock in clients:
-            sock.close()
-    # Their places are free again: a new client is served once the server saw them go.
-    assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"
+    with raised_fd_limit(2 * PAST_FD_SETSIZE):  # the server, started inside, inherits it
+        server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
+        clients = open_clients(server.address, PAST_FD_SETSIZE)
+        try:
+            echoed, turned_away = echo_on_each(clients)
+            assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
+            assert echoed >= FD_SETSIZE - 16, f"only {echoed} of {PAST_FD_SETSIZE} clients were served"
+            if server_spec.connection_cap is None:  # only a declared cap may turn clients away
+                assert turned_away == 0, f"{turned_away} of {PAST_FD_SETSIZE} clients were turned away"
+        finally:
+            for sock in clients:
+                sock.close()
+        # Their places are free again: a new client is served once the server saw them go.
+        assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"

@@ -21,7 +21,7 @@ from tests.support import (
     echo_on_each,
     open_clients,
     quiet_baseline,
-    raise_own_fd_limit,
+    raised_fd_limit,
     served,
     server_fds,
     server_rss,
@@ -45,28 +45,29 @@ AFTERWARDS = 10.0  # how long the crowd may take to leave before a new client is
 def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_property: RecordProperty) -> None:
     cap = server_spec.connection_cap
     count = C10K if cap is None else cap + BEYOND_CAP
-    raise_own_fd_limit(count + DESCRIPTOR_SLACK)  # the server, started next, inherits it
-    server = start_server("--max-connections", str(count))
-    baseline = quiet_baseline(server, server_rss)
-    clients = open_clients(server.address, count)
-    try:
-        echoed, turned_away = echo_on_each(clients)  # all of them at once, a second time
-        assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
-        per_connection = (server_rss(server.pid) - baseline) / max(echoed, 1)
-        record_property(
-            "measured",
-            f"{echoed} connections echoed at once, {turned_away} turned away; "
-            f"{per_connection / 1024:.1f} KiB of RSS per connection",
-        )
-        if cap is None:
-            assert echoed == count, f"{turned_away} of {count} clients were turned away"
-        else:
-            assert cap - 16 <= echoed <= cap, f"{echoed} clients served with a declared cap of {cap}"
-    finally:
-        for sock in clients:
-            sock.close()
-    # Ten thousand closes to notice (for blocking, ten thousand threads to end) first.
-    assert wait_until(lambda: served(server.address), timeout=AFTERWARDS), "no client served afterwards"
+    # The server, started inside, inherits the raised limit; the clients need it too.
+    with raised_fd_limit(count + DESCRIPTOR_SLACK):
+        server = start_server("--max-connections", str(count))
+        baseline = quiet_baseline(server, server_rss)
+        clients = open_clients(server.address, count)
+        try:
+            echoed, turned_away = echo_on_each(clients)  # all of them at once, a second time
+            assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
+            per_connection = (server_rss(server.pid) - baseline) / max(echoed, 1)
+            record_property(
+                "measured",
+                f"{echoed} connections echoed at once, {turned_away} turned away; "
+                f"{per_connection / 1024:.1f} KiB of RSS per connection",
+            )
+            if cap is None:
+                assert echoed == count, f"{turned_away} of {count} clients were turned away"
+            else:
+                assert cap - 16 <= echoed <= cap, f"{echoed} clients served with a declared cap of {cap}"
+        finally:
+            for sock in clients:
+                sock.close()
+        # Ten thousand closes to notice (for blocking, ten thousand threads to end) first.
+        assert wait_until(lambda: served(server.address), timeout=AFTERWARDS), "no client served afterwards"
 
 
 SOAK_PARALLEL = 20
