@@ -144,6 +144,11 @@ class RunningElsewhere:
     pid: None = None
 
 
+class ServerNotReady(Exception):
+    """The server exited, or stayed silent, before it was ready: never a case's own
+    assertion, so a declared deviation does not excuse it."""
+
+
 class ServerProcess:
     """A server the suite started, running until close(); usable as a context manager.
 
@@ -185,12 +190,12 @@ class ServerProcess:
             if not announces and self.running() and accepts(address) and self.listens_on(address[1]):
                 return address
             if not self.running():
-                raise AssertionError(
+                raise ServerNotReady(
                     f"server exited with {self.process.returncode} before it was ready; "
                     f"stderr:\n{self.stderr_text()}"
                 )
             if time.monotonic() > deadline:
-                raise AssertionError(f"not ready within {timeout}s; stderr:\n{self.stderr_text()}")
+                raise ServerNotReady(f"not ready within {timeout}s; stderr:\n{self.stderr_text()}")
             time.sleep(0.01)
 
     def send_signal(self, signum: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.report import Report, case_sort_key, load
-from tests.support import REPO_ROOT, ServerProcess, ServerSpec
+from tests.support import MODELS, REPO_ROOT, ServerProcess, ServerSpec, spec_for
 
 # Each broken server's defect, and the group (or, for a costly group, the case) that
 # must catch it.
@@ -141,6 +141,39 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
     assert result.returncode == 1
 
 
+@pytest.mark.timeout(120)
+def test_declared_deviation_excuses_only_the_cases_assertion(tmp_path: Path) -> None:
+    # A server that exits at once (a setup error), and one that stays silent (a timeout):
+    # neither is the declared assertion failing, so both stay fails.
+    result, report = run_suite(
+        tmp_path,
+        "--server-cmd",
+        "sh -c 'exit 3' {port}",
+        "--server-name",
+        "exits",
+        "--models",
+        "broken/until_eof",
+        "--cases",
+        "1.1,2.2",
+        "--deviation",
+        "1.1=a declared deviation",
+        "--deviation",
+        "2.2=a declared deviation",
+    )
+    outcomes = {(entry["case"], entry["server"]): entry["verdict"] for entry in report["results"]}
+    assert outcomes == {
+        (case, server): "fail" for case in ("1.1", "2.2") for server in ("exits", "broken/until_eof")
+    }, result.stdout[-3000:]
+    assert result.returncode == 1
+
+
+def test_our_models_declare_no_deviation() -> None:
+    assert not [name for name in MODELS if spec_for(name).deviations]
+    # Nor does anything that runs them: tox, ./run-tests, CI.
+    runners = [REPO_ROOT / "tox.ini", REPO_ROOT / "run-tests", *(REPO_ROOT / ".ci").iterdir()]
+    assert not [path.name for path in runners if "--deviation" in path.read_text(encoding="utf-8")]
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
@@ -148,6 +181,7 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
         (["--server-cmd", "socat TCP-LISTEN:7,fork PIPE"], "put {port} where the port goes"),
         (["--target", "localhost"], "expected HOST:PORT"),
         (["--deviation", "1.1"], "expected CASE=REASON"),
+        (["--deviation", "1.99=no such case"], "no case '1.99'"),
         (["--models", "no_such_model"], "unknown server 'no_such_model'"),
         (["--server-cmd", "cd tests && exec ./server {port}"], "wrap it, with exec"),
     ],
@@ -155,6 +189,7 @@ def test_declared_deviation_is_shown_as_such_never_as_pass(tmp_path: Path) -> No
         "server-cmd-without-port",
         "target-without-port",
         "deviation-without-reason",
+        "deviation-of-unknown-case",
         "unknown-model",
         "server-cmd-with-shell-syntax",
     ],

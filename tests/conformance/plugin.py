@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from common.lifecycle import host_and_port
-from tests.conformance.cases import Needs, group_of
+from tests.conformance.cases import Needs, all_cases, group_of
 from tests.conformance.report import ServerEntry
 from tests.conformance.verdicts import CONFORMANCE, Collector
 from tests.support import (
@@ -39,6 +39,7 @@ from tests.support import (
 )
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
+DEVIATION = pytest.StashKey[str]()  # on an item whose case the server declares it deviates from
 SOAK_CYCLES = 10_000  # in the default run; tox -e soak runs ten times as many
 
 NOT_APPLICABLE = {
@@ -91,6 +92,8 @@ def parse_deviations(declared: list[str]) -> dict[str, str]:
         case_id, separator, reason = declaration.partition("=")
         if not separator or not reason.strip():
             raise pytest.UsageError(f"--deviation {declaration!r}: expected CASE=REASON")
+        if case_id.strip() not in all_cases():  # a typo would otherwise excuse nothing, silently
+            raise pytest.UsageError(f"--deviation {declaration!r}: no case {case_id.strip()!r}")
         deviations[case_id.strip()] = reason.strip()
     return deviations
 
@@ -213,12 +216,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif needs not in capabilities(spec):
             item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE[needs]))
         elif case_id in spec.deviations:
-            item.add_marker(pytest.mark.xfail(reason=spec.deviations[case_id], strict=True))
+            item.stash[DEVIATION] = spec.deviations[case_id]
         variant = item.callspec.id.replace(spec.name, "", 1).strip("-")
         item.user_properties.append((CONFORMANCE, {**mark.kwargs, "server": spec.name, "variant": variant}))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A declared deviation excuses the case's own assertion and nothing else: a setup
+    error, a timeout or a server that never got ready stays a fail. And strictly: a
+    case that passes despite its declaration fails, so declarations cannot go stale."""
+    report = yield
+    reason = item.stash.get(DEVIATION, None)
+    if reason is None or call.when != "call":
+        return report
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, AssertionError):
+        report.outcome = "skipped"
+        report.wasxfail = reason  # how pytest marks an xfail
+    elif report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"declared a deviation ({reason}), but the case passes"
+    return report
 
 
 # --- fixtures -----------------------------------------------------------------------
