@@ -661,3 +661,24 @@ def quiet_baseline(server: ServerProcess, measure: Callable[[int], int]) -> int:
 def assert_back_to(server: ServerProcess, measure: Callable[[int], int], baseline: int, what: str) -> None:
     settled = wait_until(lambda: measure(server.pid) <= baseline, timeout=SETTLE)
     assert settled, f"{measure(server.pid)} {what} open {SETTLE}s after the clients left; {baseline} before"
+
+
+def round_trip_times(sock: socket.socket, count: int, *, timeout: float = IO_TIMEOUT) -> list[float]:
+    """Seconds each of count lock-step 1-byte echoes took; TimeoutError, saying how far
+    it got, if one takes longer than timeout."""
+    times = []
+    previous_timeout = sock.gettimeout()
+    sock.settimeout(timeout)
+    try:
+        for number in range(count):
+            byte = bytes([number % 256])
+            started = time.monotonic()
+            sock.sendall(byte)
+            try:
+                assert sock.recv(1) == byte, f"round trip {number}: the echo was not the byte sent"
+            except TimeoutError:
+                raise TimeoutError(f"round trip {number}: no echo within {timeout}s") from None
+            times.append(time.monotonic() - started)
+    finally:
+        sock.settimeout(previous_timeout)
+    return times

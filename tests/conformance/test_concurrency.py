@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 import socket
+import statistics
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -24,6 +27,7 @@ from tests.support import (
     IO_TIMEOUT,
     Address,
     PatternStream,
+    RecordProperty,
     Server,
     connect,
     connect_served,
@@ -33,6 +37,7 @@ from tests.support import (
     recv_exactly,
     recv_until_eof,
     reset,
+    round_trip_times,
     stall_ends_the_test,
 )
 
@@ -92,6 +97,59 @@ def test_client_that_never_reads_does_not_stall_others(server: Server) -> None:
         # Then the hog reads: it gets every byte it pushed, in order.
         hog.shutdown(socket.SHUT_WR)
         read_back_stream(hog, stream, pushed)
+
+
+INTERACTIVE_ROUND_TRIPS = 100
+# Far above a fair server's (a few ms, the bulk client's 64 KiB reads and writes taking
+# turns with the 1-byte ones), far below a starved client's: it waits for the bulk
+# client to pause, which it never does.
+MAX_MEDIAN_UNDER_LOAD = 0.02
+STARVED = 1.0  # one round trip this long means the interactive client is not being served
+BLOCK = random.Random(35).randbytes(1 << 16)
+FLOWING = 1 << 20  # echoed to the streaming client before the round trips start
+
+
+@case("3.5", "Fairness: a client streaming at full rate does not starve a lock-step one", timeout=60)
+def test_streaming_client_does_not_starve_an_interactive_one(
+    server: Server, record_property: RecordProperty
+) -> None:
+    stopping = threading.Event()
+    with connect(server.address) as bulk, connect(server.address) as interactive:
+        assert echo(bulk, b"bulk") == b"bulk"
+        interactive.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def stream() -> int:  # full rate: the next block as soon as the last one is taken
+            sent = 0
+            while not stopping.is_set():
+                bulk.sendall(BLOCK)
+                sent += len(BLOCK)
+            bulk.shutdown(socket.SHUT_WR)
+            return sent
+
+        def read_echo() -> int:
+            received = 0
+            while chunk := bulk.recv(1 << 16):
+                received += len(chunk)
+                if received >= FLOWING:
+                    flowing.set()
+            return received
+
+        flowing = threading.Event()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sending, reading = pool.submit(stream), pool.submit(read_echo)
+            try:
+                assert flowing.wait(IO_TIMEOUT), f"the streaming client's echo did not flow in {IO_TIMEOUT}s"
+                times = round_trip_times(interactive, INTERACTIVE_ROUND_TRIPS, timeout=STARVED)
+            finally:
+                stopping.set()
+            sent, received = sending.result(timeout=IO_TIMEOUT), reading.result(timeout=IO_TIMEOUT)
+    median = statistics.median(times)
+    record_property(
+        "measured",
+        f"lock-step round trip beside a {received >> 20} MiB stream: median {median * 1e3:.2f} ms",
+    )
+    assert received == sent, f"the streaming client got {received} of {sent} bytes back"
+    assert median < MAX_MEDIAN_UNDER_LOAD, f"median round trip {median * 1e3:.1f} ms beside a stream"
 
 
 # --- any order of events, on several clients at once (hypothesis) --------------------
