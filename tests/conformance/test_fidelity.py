@@ -61,8 +61,9 @@ def test_nothing_unprompted(server: Server) -> None:
 
 
 # From one byte to 16 MiB, with the sizes either side of a power of two, where a server
-# that mishandles a full buffer or loses its last one shows it.
-SIZES = [1, 2, 1023, 65536, 65537, (1 << 20) + 1, 16 << 20]
+# that mishandles a full buffer or loses its last one shows it; 128 KiB + 1 is two full
+# default buffers and a byte.
+SIZES = [1, 2, 1023, 65535, 65536, 65537, (128 << 10) + 1, (1 << 20) + 1, 16 << 20]
 
 
 @case("1.4", "Payloads from 1 byte to 16 MiB come back whole, then EOF", timeout=90)
