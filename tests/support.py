@@ -682,3 +682,13 @@ def round_trip_times(sock: socket.socket, count: int, *, timeout: float = IO_TIM
     finally:
         sock.settimeout(previous_timeout)
     return times
+
+
+@contextlib.contextmanager
+def frozen(server: ServerProcess) -> Iterator[None]:
+    """Stop the server process (SIGSTOP), so connections wait unaccepted, then go on."""
+    server.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.send_signal(signal.SIGCONT)

@@ -12,6 +12,7 @@ is, nothing else. Out of descriptors, it pauses accepting as the models do.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -30,6 +31,7 @@ AfterAcceptError = Callable[[OSError], None]
 
 
 ACCEPT_PAUSE = AcceptPause()
+log = logging.getLogger("harness")
 
 
 def pause_accepting(error: OSError) -> None:
@@ -74,12 +76,13 @@ def run(
     listener.settimeout(accept_timeout)  # accept() returns often enough to see the flag
     while not stopping.is_set():
         try:
-            sock, _ = listener.accept()
+            sock, address = listener.accept()
         except TimeoutError:
             continue
         except OSError as error:  # out of descriptors, say
             after_accept_error(error)
             continue
+        log.debug("%s connected", address)
         if threads:
             threading.Thread(target=serve_client, args=(sock, config.buffer_size)).start()
         else:

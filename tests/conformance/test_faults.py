@@ -15,9 +15,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import pytest
 
@@ -35,6 +34,7 @@ from tests.support import (
     connect,
     connect_served,
     echo,
+    frozen,
     open_clients,
     push_all_until_stalled,
     quiet_baseline,
@@ -124,16 +124,6 @@ def test_stop_while_out_of_descriptors(server_spec: ServerSpec, start_server: St
 
 MID_ECHO_RESETS = 300
 FROZEN_ROUNDS, RESETS_PER_ROUND = 20, 5  # within socketserver's backlog of 5
-
-
-@contextmanager
-def frozen(server: ServerProcess) -> Iterator[None]:
-    """Stop the server process (SIGSTOP), so connections wait unaccepted, then go on."""
-    server.send_signal(signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        server.send_signal(signal.SIGCONT)
 
 
 @case("9.2", "Reset storms, mid-echo and before accept (ECONNABORTED), hurt no one", timeout=120)

@@ -7,26 +7,33 @@ serves or turns away each client but never falls over."""
 
 from __future__ import annotations
 
+import errno
 import selectors
 import signal
 import socket
+import sys
 import time
 from contextlib import ExitStack
+
+import pytest
 
 from select_mux import FD_SETSIZE
 from tests.conformance.cases import case
 from tests.support import (
     IO_TIMEOUT,
     PatternStream,
+    RecordProperty,
     ServerSpec,
     StartServer,
     connect,
     connect_served,
     echo,
     echo_on_each,
+    frozen,
     open_clients,
     push_until_stalled,
     raised_fd_limit,
+    read_back_stream,
     served,
     wait_until,
 )
@@ -145,3 +152,97 @@ def test_past_fd_setsize(server_spec: ServerSpec, start_server: StartServer) -> 
                 sock.close()
         # Their places are free again: a new client is served once the server saw them go.
         assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"
+
+
+BACKLOG = 3
+CONNECTS = 20
+# A connect the full queue dropped is retried after a second (the SYN's first
+# retransmission): the ones that complete before that found room in the queue.
+HANDSHAKE_WINDOW = 0.5
+
+
+def handshakes_completed(address: tuple[str, int], count: int, window: float) -> list[socket.socket]:
+    """Start count connects at once; return the sockets whose handshake completed
+    within window, closing the rest."""
+    pending = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        assert sock.connect_ex(address) == errno.EINPROGRESS
+        pending.append(sock)
+    completed = []
+    deadline = time.monotonic() + window
+    with selectors.DefaultSelector() as selector:
+        for sock in pending:
+            selector.register(sock, selectors.EVENT_WRITE, sock)
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                selector.unregister(key.data)
+                if key.data.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    completed.append(key.data)
+    for sock in pending:
+        if sock not in completed:
+            sock.close()
+    return completed
+
+
+@case("8.7", "--backlog has an effect: a stopped server completes about backlog + 1 handshakes", timeout=30)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: the count is Linux's")
+def test_backlog(start_server: StartServer, record_property: RecordProperty) -> None:
+    server = start_server("--backlog", str(BACKLOG))
+    with frozen(server):  # nothing is accepted: the kernel's queue alone answers
+        completed = handshakes_completed(server.address, CONNECTS, HANDSHAKE_WINDOW)
+    for sock in completed:
+        sock.close()
+    record_property("measured", f"--backlog {BACKLOG}: {len(completed)} of {CONNECTS} handshakes completed")
+    # Linux queues backlog + 1 (its "full" is "more than backlog"); a server that listens
+    # with a backlog of its own choosing lets in all twenty.
+    assert BACKLOG <= len(completed) <= BACKLOG + 2, (
+        f"{len(completed)} of {CONNECTS} connects completed against a stopped server with --backlog {BACKLOG}"
+    )
+    assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "not served once resumed"
+
+
+SMALL_BUFFER, LARGE_BUFFER = 4 << 10, 8 << 20
+BUFFER_STALL = 1.0
+
+
+@case("8.8", "--buffer-size has an effect: a stalled push takes MiBs more at 8 MiB than at 4 KiB", timeout=90)
+def test_buffer_size(start_server: StartServer, record_property: RecordProperty) -> None:
+    taken = {}
+    for size in (SMALL_BUFFER, LARGE_BUFFER):
+        server = start_server("--buffer-size", str(size))
+        stream = PatternStream(seed=88)
+        with connect(server.address, rcvbuf=4096, timeout=30.0) as sock:
+            assert echo(sock, b"hello") == b"hello"
+            taken[size] = push_until_stalled(sock, stream, limit=64 << 20, stall=BUFFER_STALL)
+            sock.shutdown(socket.SHUT_WR)
+            read_back_stream(sock, stream, taken[size])
+        server.close()
+    record_property(
+        "measured",
+        f"pushed before the stall: {taken[SMALL_BUFFER] >> 10} KiB at --buffer-size 4096, "
+        f"{taken[LARGE_BUFFER] >> 10} KiB at 8 MiB",
+    )
+    # The kernel's buffers on the way take the same in both runs, give or take their
+    # autotuning; what differs is what the server itself takes, up to its cap.
+    difference = taken[LARGE_BUFFER] - taken[SMALL_BUFFER]
+    assert difference >= LARGE_BUFFER // 2, (
+        f"a push took {difference >> 10} KiB more at --buffer-size 8 MiB than at 4 KiB"
+    )
+
+
+@case("8.9", "--log-level has an effect: DEBUG logs each connection, WARNING stays silent", timeout=30)
+def test_log_level(start_server: StartServer) -> None:
+    logs, ports = {}, {}
+    for level in ("DEBUG", "WARNING"):
+        server = start_server("--log-level", level)
+        with connect(server.address) as sock:
+            assert echo(sock, b"hello") == b"hello"
+            ports[level] = str(sock.getsockname()[1])
+        server.send_signal(signal.SIGTERM)  # a stop logs at INFO: "no longer accepting"
+        assert server.wait(IO_TIMEOUT) == 0, server.stderr_text()
+        logs[level] = server.stderr_text()
+    # At DEBUG a connection is logged with its address, which names the client's port.
+    assert ports["DEBUG"] in logs["DEBUG"], f"--log-level DEBUG logged no line for a client:\n{logs['DEBUG']}"
+    assert logs["WARNING"] == "", f"--log-level WARNING logged below WARNING:\n{logs['WARNING']}"
