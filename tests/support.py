@@ -692,3 +692,29 @@ def frozen(server: ServerProcess) -> Iterator[None]:
         yield
     finally:
         server.send_signal(signal.SIGCONT)
+
+
+def read_whole_stream(
+    sock: socket.socket, stream: PatternStream, size: int, *, on_progress: Callable[[int], None]
+) -> int:
+    """Send the first size bytes of stream from a thread, then half-close, while reading
+    the echo here; every byte read must be the stream's next. Returns the bytes echoed
+    before the server's FIN or reset: a server that stops early leaves a prefix, and
+    the sender's broken pipe is then expected. on_progress(received) after each read."""
+
+    def send_all() -> None:
+        with contextlib.suppress(OSError):  # the server went: what it echoed says what it took
+            for offset in range(0, size, PatternStream.BLOCK):
+                sock.sendall(stream.read(offset, min(PatternStream.BLOCK, size - offset)))
+            sock.shutdown(socket.SHUT_WR)
+
+    received = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sending = pool.submit(send_all)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := recv_some(sock, 1 << 16, received=received, expected=size):
+                assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
+                received += len(chunk)
+                on_progress(received)
+        sending.result(timeout=IO_TIMEOUT)
+    return received

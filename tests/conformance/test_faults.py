@@ -38,6 +38,7 @@ from tests.support import (
     open_clients,
     push_all_until_stalled,
     quiet_baseline,
+    read_whole_stream,
     recv_until_eof,
     reset,
     server_cpu_seconds,
@@ -321,3 +322,46 @@ def test_signal_storm(server_spec: ServerSpec, record_property: RecordProperty) 
         assert server.running(), server.stderr_text()[-2000:]
         for number, (received, payload) in enumerate(zip(results, payloads, strict=True)):
             assert received == payload, f"transfer {number}: {len(received)} of {TRANSFER} bytes, or wrong"
+
+
+# --- 9.8 a stop in the middle of a transfer ----------------------------------------
+
+STOP_TRANSFER = 32 << 20
+STOP_AFTER = 4 << 20  # echoed before the SIGTERM: the transfer is well under way
+STOP_DRAIN = 3.0
+
+
+@case(
+    "9.8",
+    "SIGTERM mid-transfer: every byte echoed then FIN, or a prefix cut at the drain timeout",
+    timeout=60,
+)
+def test_stop_in_the_middle_of_a_transfer(
+    server_spec: ServerSpec, start_server: StartServer, record_property: RecordProperty
+) -> None:
+    if not server_spec.lifecycle:
+        pytest.skip("not applicable: the drain is io-models' command line (--lifecycle)")
+    server = start_server("--drain-timeout", str(STOP_DRAIN))
+    stream = PatternStream(seed=98)
+    stopped_at = 0.0
+
+    def stop_once(received: int) -> None:
+        nonlocal stopped_at
+        if not stopped_at and received >= STOP_AFTER:
+            server.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+
+    with connect(server.address, timeout=STOP_DRAIN + IO_TIMEOUT) as sock:
+        received = read_whole_stream(sock, stream, STOP_TRANSFER, on_progress=stop_once)
+        ended = time.monotonic()
+    status = server.wait(STOP_DRAIN + IO_TIMEOUT)
+    after = ended - stopped_at
+    echoed = f"{received >> 20} of {STOP_TRANSFER >> 20} MiB echoed"
+    record_property("measured", f"{echoed}, the last byte {after:.2f}s after SIGTERM")
+    assert stopped_at, f"the transfer ended at {received} bytes, before the stop signal"
+    if received < STOP_TRANSFER:  # only the drain timeout may cut a transfer short
+        assert after >= 0.9 * STOP_DRAIN, (
+            f"the stop cut the transfer at {received} of {STOP_TRANSFER} bytes, "
+            f"{after:.2f}s after SIGTERM, within the {STOP_DRAIN}s drain"
+        )
+    assert status == 0, server.stderr_text()[-2000:]
