@@ -718,3 +718,15 @@ def read_whole_stream(
                 on_progress(received)
         sending.result(timeout=IO_TIMEOUT)
     return received
+
+
+def child_processes(pid: int) -> int:
+    """How many processes the server has started and still runs (socat forks one per client)."""
+    return len(psutil.Process(pid).children(recursive=True))
+
+
+def soft_fd_limit(pid: int) -> int:
+    """The process's soft RLIMIT_NOFILE as its kernel enforces it: /proc/PID/limits."""
+    limits = Path(f"/proc/{pid}/limits").read_text(encoding="ascii")
+    [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    return int(line.split()[3])
