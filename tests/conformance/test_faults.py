@@ -173,10 +173,11 @@ SLOW_READERS = 50
 PUSH_EACH = 8 << 20
 # Per client: the default 64 KiB cap, plus one read past it (asyncio's transport reads
 # 256 KiB at a time). Slack: the interpreter; the allocator (blocking's 50 threads get
-# malloc arenas of their own: +6 to +20 MiB measured); the kernel's accounting. A server
-# that keeps reading grows by hundreds of MiB.
+# malloc arenas of their own: +6 to +20 MiB measured); the kernel's accounting. Our
+# models grow by 3 to 7 MiB in all; a server that reads a few MiB ahead of the cap for
+# each client crosses the bound, one that keeps reading grows by hundreds of MiB.
 BOUND_PER_CLIENT = (64 << 10) + (256 << 10)
-SLACK = 32 << 20
+SLACK = 16 << 20
 STALL = 1.0  # no client writable for this long: every buffer on the way is full
 
 
