@@ -173,6 +173,7 @@ class ServerProcess:
         )
         self.pid: int = self.process.pid
         self.ready_line: str | None = None
+        self._closed_with: tuple[str, str] | None = None  # (stdout, stderr) once closed
         try:
             self.address = self._wait_until_ready(("127.0.0.1", port), spec.lifecycle, ready_timeout)
         except BaseException:
@@ -221,10 +222,10 @@ class ServerProcess:
         return over_process_tree(self.pid, listeners) > 0
 
     def stdout_text(self) -> str:
-        return read_whole(self._stdout)
+        return self._closed_with[0] if self._closed_with else read_whole(self._stdout)
 
     def stderr_text(self) -> str:
-        return read_whole(self._stderr)
+        return self._closed_with[1] if self._closed_with else read_whole(self._stderr)
 
     def close(self, grace: float = STOP_TIMEOUT) -> None:
         """Stop the server politely (SIGTERM), then firmly (SIGKILL) if it has not exited
@@ -238,6 +239,8 @@ class ServerProcess:
                 self.process.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        if not self._closed_with:  # what it wrote stays readable, for checks after the stop
+            self._closed_with = self.stdout_text(), self.stderr_text()
         self._stdout.close()
         self._stderr.close()
 

@@ -264,6 +264,27 @@ def server_process(server: Server) -> ServerProcess:
     return server
 
 
+@pytest.fixture(autouse=True)
+def server_unharmed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each case, the shared server must still run, with no traceback written
+    meanwhile: a crash or an unhandled error fails the case that caused it, even one
+    whose client saw nothing wrong."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("server")
+    if not isinstance(server, ServerProcess):  # a --target: nothing to look at
+        yield
+        return
+    written, was_running = len(server.stderr_text()), server.running()
+    yield
+    assert_unharmed(server, since=written)
+    assert server.running() or not was_running, (
+        f"the server exited with {server.process.returncode} during this case; stderr:\n"
+        f"{server.stderr_text()[written:][-2000:]}"
+    )
+
+
 @pytest.fixture
 def soak_cycles(request: pytest.FixtureRequest) -> int:
     cycles: int = request.config.getoption("--soak-cycles")
@@ -285,3 +306,11 @@ def start_server(server_spec: ServerSpec) -> Iterator[StartServer]:
         # The test has signalled it as it meant to; a server that is still running now
         # (it ignored the signal, or waits on a client) has had its chance.
         process.close(grace=1.0)
+    for process in started:
+        assert_unharmed(process)
+
+
+def assert_unharmed(server: ServerProcess, since: int = 0) -> None:
+    """No traceback in what the server wrote to stderr since that offset."""
+    written = server.stderr_text()[since:]
+    assert "Traceback" not in written, f"the server wrote a traceback:\n{written[-3000:]}"

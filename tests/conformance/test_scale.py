@@ -36,6 +36,10 @@ pytestmark = pytest.mark.xdist_group("scale")
 C10K = 10_000
 BEYOND_CAP = 100  # clients past a declared cap, to show it holds
 DESCRIPTOR_SLACK = 100  # the test's own, and the server's listener, selector, logs...
+# Our models hold 0.5-1.9 KiB per connection, blocking 25 KiB (a thread's stack and
+# its malloc arena, touched). A server that gives each connection a whole default
+# buffer (64 KiB) up front, before any byte arrives, crosses it.
+MAX_RSS_PER_CONNECTION = 64 << 10
 AFTERWARDS = 10.0  # how long the crowd may take to leave before a new client is served
 
 
@@ -58,6 +62,9 @@ def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_propert
                 "measured",
                 f"{echoed} connections echoed at once, {turned_away} turned away; "
                 f"{per_connection / 1024:.1f} KiB of RSS per connection",
+            )
+            assert per_connection < MAX_RSS_PER_CONNECTION, (
+                f"{per_connection / 1024:.0f} KiB of RSS per connection held"
             )
             if cap is None:
                 assert echoed == count, f"{turned_away} of {count} clients were turned away"

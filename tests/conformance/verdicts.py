@@ -74,7 +74,9 @@ class Collector:
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         # Figures a case measured on the way (record_property("measured", ...)).
         variant["measured"] += [str(value) for name, value in report.user_properties if name == "measured"]
-        if severity(verdict) >= severity(variant["outcome"]):
+        # The first phase to fail names the failure: a teardown check that fails after
+        # the case did would only repeat it less clearly.
+        if severity(verdict) > severity(variant["outcome"]) or not variant["message"]:
             variant["outcome"], variant["message"] = verdict, message
             if verdict == "fail":
                 variant["details"] = report.longreprtext
