@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, TypeVar
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
+from hypothesis import strategies as st
 
 from toolkit import registry
 
@@ -733,3 +734,18 @@ def soft_fd_limit(pid: int) -> int:
     limits = Path(f"/proc/{pid}/limits").read_text(encoding="ascii")
     [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
     return int(line.split()[3])
+
+
+# Sizes where a server's buffering shows its edges: nothing, one byte, either side of
+# the default 64 KiB buffer, and either side of two of them.
+EDGE_SIZES = (0, 1, 65535, 65536, 65537, (128 << 10) - 1, 128 << 10, (128 << 10) + 1)
+
+
+def payloads(max_size: int, *, min_size: int = 0) -> st.SearchStrategy[bytes]:
+    """Payloads for hypothesis, their size drawn on purpose: an edge size half the time,
+    any size up to max_size otherwise; the bytes drawn as a seed (cheap at 256 KiB) or,
+    for short payloads, byte by byte, which hypothesis then shrinks well."""
+    edges = [size for size in EDGE_SIZES if min_size <= size <= max_size]
+    sizes = st.one_of(st.sampled_from(edges), st.integers(min_size, max_size))
+    seeded = st.builds(lambda size, seed: random.Random(seed).randbytes(size), sizes, st.integers(0, 2**32))
+    return st.one_of(seeded, st.binary(min_size=min_size, max_size=min(64, max_size)))

@@ -32,6 +32,7 @@ from tests.support import (
     connect,
     connect_served,
     echo,
+    payloads,
     push_until_stalled,
     read_back_stream,
     recv_exactly,
@@ -157,7 +158,8 @@ def test_streaming_client_does_not_starve_an_interactive_one(
 MAX_CLIENTS = 6
 # What a client may have sent and not read back yet. Small enough that the server's
 # buffers hold it all: a client in this machine never blocks in sendall().
-MAX_OWED = 256 << 10
+MAX_OWED = 128 << 10
+MAX_SEND = 128 << 10  # one send: an edge-sized one, with anything unread, reaches MAX_OWED
 
 
 @dataclass
@@ -178,6 +180,7 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
     the server's EOF, exactly what it sent."""
 
     clients = Bundle("clients")
+    owed_reads = 0  # sends that first had to read back MAX_OWED, over all examples
 
     def __init__(self, address: Address) -> None:
         super().__init__()
@@ -193,15 +196,22 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
         self.open.append(client)
         return client
 
-    @rule(client=clients, data=st.binary(min_size=1, max_size=16 << 10))
+    @rule(client=clients, data=payloads(MAX_SEND, min_size=1))
     @stall_ends_the_test()
     def send(self, client: Client, data: bytes) -> None:
         if client.half_closed or client not in self.open:
             return
         if client.owed + len(data) > MAX_OWED:
+            ClientsInAnyOrder.owed_reads += 1  # counted for the report: the branch is reached
             self.read_all_owed(client)
         client.sock.sendall(data)
         client.sent += data
+
+    @rule(client=clients, burst=st.lists(payloads(MAX_SEND, min_size=1), min_size=2, max_size=4))
+    def send_burst(self, client: Client, burst: list[bytes]) -> None:
+        """Several sends with no read between: what reaches MAX_OWED."""
+        for data in burst:
+            self.send(client, data)
 
     @rule(client=clients)
     @stall_ends_the_test()
@@ -256,9 +266,13 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
 
 
 @case("3.4", "Clients connecting, sending, reading, half-closing and resetting in any order", timeout=180)
-def test_clients_in_any_order(server: Server) -> None:
+def test_clients_in_any_order(server: Server, record_property: RecordProperty) -> None:
+    ClientsInAnyOrder.owed_reads = 0
     run_state_machine_as_test(
         # Any factory will do, as hypothesis documents; its annotation says a class.
         lambda: ClientsInAnyOrder(server.address),  # type: ignore[arg-type]
         settings=settings(stateful_step_count=30),
+    )
+    record_property(
+        "measured", f"{ClientsInAnyOrder.owed_reads} sends first read back {MAX_OWED >> 10} KiB owed"
     )

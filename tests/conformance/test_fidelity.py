@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.conformance.cases import case
@@ -21,6 +21,7 @@ from tests.support import (
     connect,
     echo,
     exchange,
+    payloads,
     recv_exactly,
     recv_until_eof,
     send_then_half_close,
@@ -103,12 +104,17 @@ def test_many_small_writes_come_back_as_one_stream(server: Server) -> None:
         assert_echoed(recv_exactly(sock, len(payload)), payload)
 
 
-@case("1.7", "Any payload (hypothesis: any bytes, up to 256 KiB) is echoed exactly", timeout=120)
+ANY_PAYLOAD = payloads(256 << 10)
+
+
+@case("1.7", "Any payload (hypothesis: any bytes to 256 KiB, edge sizes often) echoes exactly", timeout=120)
 def test_any_payload(server: Server) -> None:
     echoes_any_payload(server.address)
 
 
-@given(payload=st.binary(max_size=256 << 10))
+@given(payload=ANY_PAYLOAD)
+@example(payload=bytes(128 << 10))  # all 0x00
+@example(payload=b"\xff" * ((128 << 10) + 1))  # all 0xff
 @stall_ends_the_test()
 def echoes_any_payload(address: Address, payload: bytes) -> None:
     # A fresh client per example, against the module's one server: examples must not
