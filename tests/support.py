@@ -749,3 +749,18 @@ def payloads(max_size: int, *, min_size: int = 0) -> st.SearchStrategy[bytes]:
     sizes = st.one_of(st.sampled_from(edges), st.integers(min_size, max_size))
     seeded = st.builds(lambda size, seed: random.Random(seed).randbytes(size), sizes, st.integers(0, 2**32))
     return st.one_of(seeded, st.binary(min_size=min_size, max_size=min(64, max_size)))
+
+
+def kernel_queued(sock: socket.socket) -> int:
+    """Bytes of this loopback connection the kernel holds, at both ends: each end's send
+    queue (unsent or unacknowledged) and receive queue (not yet read), from
+    /proc/net/tcp{,6}. What a client pushed, less this, is what the server process holds."""
+    ends = {sock.getsockname()[1], sock.getpeername()[1]}
+    queued = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()
+            local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+            if {local, remote} == ends:
+                queued += sum(int(queue, 16) for queue in fields[4].split(":"))  # tx_queue:rx_queue
+    return queued
