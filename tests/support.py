@@ -71,10 +71,12 @@ class ServerSpec:
     # A limit the model declares on purpose: the most connections it can ever hold
     # (select_mux: select() cannot watch a descriptor >= FD_SETSIZE, 1024).
     connection_cap: int | None = None
+    variant: str = ""  # "ipv6": the same server, started with the arguments below
+    extra_args: tuple[str, ...] = ()
 
     def argv(self, port: int, *extra_args: str) -> list[str]:
         assert self.command is not None, f"{self.name} runs elsewhere; the suite cannot start it"
-        return [part.replace(PORT, str(port)) for part in self.command] + list(extra_args)
+        return [part.replace(PORT, str(port)) for part in self.command] + [*self.extra_args, *extra_args]
 
     def shown_command(self) -> str | None:
         """The command as a reader would type it: `python`, not this machine's path to it."""
@@ -764,3 +766,14 @@ def kernel_queued(sock: socket.socket) -> int:
             if {local, remote} == ends:
                 queued += sum(int(queue, 16) for queue in fields[4].split(":"))  # tx_queue:rx_queue
     return queued
+
+
+def ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

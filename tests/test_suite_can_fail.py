@@ -219,3 +219,23 @@ def test_bad_options_stop_the_run_before_any_test(arguments: list[str], complain
     )
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert complaint in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_groups_1_to_6_run_over_ipv6_a_sample_by_default_all_with_the_option() -> None:
+    def collected(*arguments: str) -> set[str]:
+        command = [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider"]
+        result = subprocess.run(
+            [*command, "--collect-only", "-q", "--models", "epoll_mux", *arguments],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return {line for line in result.stdout.splitlines() if "epoll_mux-ipv6" in line}
+
+    sampled = collected("--cases", "1.1,1.2,7.1")
+    assert [line.split("::")[1] for line in sampled] == ["test_every_byte_value_round_trips[epoll_mux-ipv6]"]
+    everything = collected("--cases", "1.1,1.2,7.1", "--ipv6")
+    assert len(everything) == 1 + 4  # 1.1, and 1.2's four bytes; never group 7

@@ -35,10 +35,15 @@ from tests.support import (
     ServerSpec,
     StartServer,
     broken_script,
+    ipv6_loopback_available,
     spec_for,
 )
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
+IPV6 = "ipv6"
+MAX_IPV6_GROUP = 6  # groups 7-10 are about the command line and the process, not the family
+# One case or two from each of groups 1-6, a few seconds a server: the default run's IPv6.
+IPV6_SAMPLE = frozenset({"1.1", "1.4", "2.1", "2.4", "3.1", "3.5", "4.1", "4.6", "5.2", "6.2"})
 DEVIATION = pytest.StashKey[str]()  # on an item whose case the server declares it deviates from
 SOAK_CYCLES = 10_000  # in the default run; tox -e soak runs ten times as many
 
@@ -74,6 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="CASE=REASON",
         help="declare that the server under test deviates from a case, and why (repeatable)",
+    )
+    group.addoption(
+        "--ipv6",
+        action="store_true",
+        help="run all of groups 1-6 over IPv6 too (servers started with --host ::1); "
+        f"by default only {', '.join(sorted(IPV6_SAMPLE))} are",
     )
     group.addoption("--cases", help="comma-separated groups (3) and cases (4.2) to run (default: all)")
     group.addoption("--report", type=Path, metavar="DIR", help="write conformance.{json,html,md} to DIR")
@@ -156,6 +167,16 @@ def capabilities(spec: ServerSpec) -> list[Needs]:
     return offered
 
 
+def runs_over_ipv6(spec: ServerSpec, case_id: str, config: pytest.Config) -> bool:
+    """Whether a case runs on this spec, as far as IPv6 goes: everywhere on IPv4; on the
+    ::1 variant, groups 1-6 with --ipv6, and a cheap sample of them by default."""
+    if spec.variant != IPV6:
+        return True
+    if group_of(case_id).number > MAX_IPV6_GROUP:
+        return False
+    return config.getoption("--ipv6") or case_id in IPV6_SAMPLE
+
+
 def server_entry(spec: ServerSpec) -> ServerEntry:
     """How the report names a server, says how it was reached, and what it offers."""
     return {
@@ -182,12 +203,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Collector(config, entries), "conformance-collector")
 
 
+def with_ipv6_variants(servers: list[ServerSpec]) -> list[ServerSpec]:
+    """Each server, then, for one that takes io-models' --host, the same on ::1. Not the
+    broken servers: each is there for its one defect, which no address family changes."""
+    if not ipv6_loopback_available():
+        return servers
+    variants = [
+        dataclasses.replace(spec, variant=IPV6, extra_args=("--host", "::1"))
+        for spec in servers
+        if spec.lifecycle and not spec.unavailable and not spec.name.startswith(BROKEN_PREFIX)
+    ]
+    return servers + variants
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server_spec" in metafunc.fixturenames:
-        servers = metafunc.config.stash[SERVERS]
+        servers = with_ipv6_variants(metafunc.config.stash[SERVERS])
         # Module scope: the module-scoped `server` fixture then starts one process per
         # server per test module, not one per test.
-        metafunc.parametrize("server_spec", servers, ids=[spec.name for spec in servers], scope="module")
+        ids = [f"{spec.name}-{spec.variant}" if spec.variant else spec.name for spec in servers]
+        metafunc.parametrize("server_spec", servers, ids=ids, scope="module")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -206,7 +241,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = f"{item.module.__name__}.{item.originalname}"
         if seen.setdefault(case_id, function) != function:
             raise pytest.UsageError(f"case {case_id} is both {seen[case_id]} and {function}")
-        if not selected(case_id, config.getoption("--cases")):
+        if not selected(case_id, config.getoption("--cases")) or not runs_over_ipv6(spec, case_id, config):
             deselected.append(item)
             continue
         kept.append(item)
@@ -217,7 +252,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE[needs]))
         elif case_id in spec.deviations:
             item.stash[DEVIATION] = spec.deviations[case_id]
-        variant = item.callspec.id.replace(spec.name, "", 1).strip("-")
+        variant = item.callspec.id.replace(spec.name, "", 1).strip("-")  # "ipv6-nul": family, parameter
         item.user_properties.append((CONFORMANCE, {**mark.kwargs, "server": spec.name, "variant": variant}))
     if deselected:
         config.hook.pytest_deselected(items=deselected)

@@ -20,6 +20,7 @@ from tests.support import (
     connect,
     connection_refused,
     echo,
+    ipv6_loopback_available,
     recv_until_eof,
     run_server,
     wait_until,
@@ -28,17 +29,6 @@ from tests.support import (
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT]
 # How long a stop that should be immediate may take on a loaded machine.
 PROMPT = 2.0
-
-
-def ipv6_loopback_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 @case("7.1", "The ready line, with the port it listens on, is the only line on stdout", timeout=30)
