@@ -47,15 +47,15 @@ def echo_correctly(sock: socket.socket, buffer_size: int) -> None:
             sock.sendall(data)
 
 
-def counted(serve_client: ServeClient, served: list[socket.socket]) -> ServeClient:
+def counted(serve_client: ServeClient, served: set[socket.socket]) -> ServeClient:
     """serve_client, with the client in `served` while it runs."""
 
     def serve(sock: socket.socket, buffer_size: int) -> None:
-        served.append(sock)
+        served.add(sock)
         try:
             serve_client(sock, buffer_size)
         finally:
-            served.remove(sock)
+            served.discard(sock)
 
     return serve
 
@@ -90,7 +90,7 @@ def run(
     announce(listener)
     listener.settimeout(accept_timeout)  # accept() returns often enough to see the flag
     limit = ConnectionLimit(config.max_connections)
-    served: list[socket.socket] = []  # list.append and remove are atomic under the GIL
+    served: set[socket.socket] = set()  # add and discard are atomic under the GIL
     serve = counted(serve_client, served)
     while not stopping.is_set():
         try:
