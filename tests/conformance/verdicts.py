@@ -73,7 +73,9 @@ class Collector:
         )
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         # Figures a case measured on the way (record_property("measured", ...)).
-        variant["measured"] += [str(value) for name, value in report.user_properties if name == "measured"]
+        where = f"[{info['variant']}] " if info["variant"] else ""  # "[ipv6] ...": which run measured it
+        measured = [value for name, value in report.user_properties if name == "measured"]
+        variant["measured"] += [f"{where}{value}" for value in measured]
         # The first phase to fail names the failure: a teardown check that fails after
         # the case did would only repeat it less clearly.
         if severity(verdict) > severity(variant["outcome"]) or not variant["message"]:
