@@ -33,6 +33,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer servers and loads: about 2 minutes")
     parser.add_argument("--servers", help="comma-separated names (default: all installed)")
+    parser.add_argument("--list", action="store_true", help="name every server, and why one cannot run here")
     parser.add_argument(
         "--scenarios", help=f"comma-separated, of: {','.join(KINDS)} (default: all; quick: throughput,idle)"
     )
@@ -127,6 +128,11 @@ def progress(done: int, total: int, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
+    if options.list:
+        for contender in contenders():
+            skipped = f"  (skipped: {contender.skipped()})" if contender.skipped() else ""
+            print(f"{contender.kind:5}  {contender.name}{skipped}")
+        return 0
     if options.replot:
         write_reports(json.loads(options.replot.read_text()), options.output)
         return 0

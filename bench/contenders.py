@@ -1,4 +1,4 @@
-"""Who runs in the benchmark: our six models, and the peers we hold them to.
+"""Who runs in the benchmark: our models (the registry's), and the peers we hold them to.
 
 Each peer is written the minimal way its library documents (bench/peers/), so a ratio
 says what a model costs against what a reader would otherwise write. A peer whose
@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.loadgen import build
-from tests.support import MODELS, PORT, ServerSpec, spec_for
+from toolkit import registry
+from toolkit.process import PORT, ServerSpec, model_spec
 
 PEERS_DIRECTORY = Path(__file__).with_name("peers")
 INSTALL_HINT = "pip install -e '.[bench]'"
@@ -49,8 +50,8 @@ def python_peer(name: str, module: str, *args: str, needs: str | None = None) ->
 
 def contenders() -> list[Contender]:
     models = []
-    for model in MODELS:
-        spec = spec_for(model)
+    for model in registry.names():
+        spec = model_spec(model)
         assert spec.command is not None
         models.append(Contender(model, "model", replace(spec, command=(*spec.command, *MODEL_ARGS))))
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)

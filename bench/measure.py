@@ -17,7 +17,8 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the extras
 
 from bench.contenders import Contender
 from bench.loadgen import Load, Measured, run
-from tests.support import SETTLE, ServerProcess, server_fds, server_rss, server_threads, wait_until
+from toolkit.measure import SETTLE, server_fds, server_rss, server_threads
+from toolkit.process import ServerProcess, wait_until
 
 # At or above this share of its core, the load generator may be what sets the pace:
 # the report says so next to the figure instead of calling it the server's limit.

@@ -24,9 +24,11 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from toolkit import registry
+from toolkit.registry import ROOT
+
 # The reading order: each model's docstring says what it changes from the one before.
-MODELS = ("blocking", "nonblocking", "select_mux", "selectors_mux", "epoll_mux", "asyncio_io")
+MODELS = registry.names()
 STEPS = ("preamble", "listen", "accept", "read", "write", "close", "shutdown", "main")
 BANNER = re.compile(r"^\s*# --- (\w+)(?: and (\w+))?")  # "# --- read ---" or "# --- read and write: ..."
 STATEMENT_START = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT}

@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import os
 import platform
-import re
 import signal
 import socket
 import subprocess
@@ -29,13 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import MODELS
+from toolkit import registry
+from toolkit.process import READY_LINE
+from toolkit.registry import ROOT as REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "python -m docs.syscalls"
 COMPARISON = REPO_ROOT / "docs/comparison.md"
 ROW_MARK = "<!-- syscalls -->"  # marks the row of comparison.md that main() rewrites
-READY_LINE = re.compile(rb"listening on \S+:(\d+)")
 TIMEOUT = 10.0  # seconds: for a server to start, one client operation, a server to exit
 MESSAGE = bytes(range(256)) * 4  # 1 KiB, every byte value
 
@@ -100,7 +99,7 @@ def traced(model: str, workload: Workload | None) -> tuple[Counter[str], int]:
             )
         try:
             deadline = time.monotonic() + TIMEOUT
-            while not (ready := READY_LINE.search(out.read_bytes())):
+            while not (ready := READY_LINE.search(out.read_text(errors="replace"))):
                 if strace.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{model}: no ready line in {TIMEOUT}s: {err.read_text()}")
                 time.sleep(0.01)
@@ -108,7 +107,7 @@ def traced(model: str, workload: Workload | None) -> tuple[Counter[str], int]:
             server = int(Path(f"/proc/{strace.pid}/task/{strace.pid}/children").read_text().split()[0])
             if workload is not None:
                 idle_threads = len(os.listdir(f"/proc/{server}/task"))
-                serve(int(ready[1]), workload)
+                serve(int(ready["port"]), workload)
                 # Let blocking's client threads end first: strace may hand a signal to any
                 # thread of a traced process, and one that lands elsewhere leaves accept() waiting.
                 deadline = time.monotonic() + TIMEOUT
@@ -204,7 +203,9 @@ With one message in flight, every wakeup finds one socket ready; with many in fl
 
 def fill_comparison(figures: dict[str, dict[str, float]], page: Path) -> None:
     """Rewrite the comparison page's syscall row (the line marked ROW_MARK) with the totals."""
-    totals = " | ".join(f"{figures[model]['total']:.2f}" for model in MODELS)
+    totals = " | ".join(
+        f"{figures[model]['total']:.2f}" if model in figures else "n/a" for model in registry.names()
+    )
     row = f"| syscalls per echoed message ([measured](syscalls.md)) {ROW_MARK} | {totals} |"
     lines = page.read_text().splitlines()
     page.write_text("\n".join(row if ROW_MARK in line else line for line in lines) + "\n")
@@ -218,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         (SMALL, Path(tempfile.mkdtemp(), "syscalls.md")) if check else (FULL, REPO_ROOT / "docs/syscalls.md")
     )
     started = time.monotonic()
-    figures = measure(MODELS, workload)
+    for model in registry.models():
+        if reason := model.missing():
+            print(f"skipping {reason}", file=sys.stderr)
+    figures = measure([model.name for model in registry.models() if not model.missing()], workload)
     strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, timeout=TIMEOUT, check=True)
     output.write_text(
         f"# Syscalls per echoed message\n\nMeasured, not estimated, by `docs/syscalls.py`. To regenerate "

@@ -13,6 +13,6 @@ MODEL = Model(
     builds_on="nonblocking",
     changes="the kernel says which sockets are ready, so the loop sleeps until one is",
     waits="in `select.select()` on a read set and a write set rebuilt every pass",
-    costs="O(all sockets) per wakeup; cannot watch descriptors ≥ 1024 (refuses such clients)",
+    costs=f"O(all sockets) per wakeup; cannot watch descriptors ≥ {FD_SETSIZE} (refuses such clients)",
     connection_cap=FD_SETSIZE,
 )

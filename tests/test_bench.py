@@ -12,7 +12,8 @@ import pytest
 from bench.__main__ import main as bench_main
 from bench.loadgen import Load, run
 from bench.report import target_rows
-from tests.support import ServerProcess, spec_for
+from tests.servers import spec_for
+from toolkit.process import ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
 

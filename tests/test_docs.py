@@ -22,11 +22,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.support import MODELS
+from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-GUIDE = ["README.md", *(f"{model}.md" for model in MODELS), "comparison.md", "io-models.md"]
+GUIDE = ["README.md", *(f"{model}.md" for model in registry.names()), "comparison.md", "io-models.md"]
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
 # An inline link or image: [text](target) or [text](target "title"). The text may hold
@@ -255,28 +255,10 @@ def test_links_are_true(page: Path) -> None:
         pytest.fail("\n".join([f"{len(found)} stale link(s):", *found]), pytrace=False)
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_each_model_page_links_its_lines(model: str) -> None:
     page = DOCS / f"{model}.md"
     targets = [link.target for link in links(page)] if page.is_file() else []
     assert any(target.startswith(f"../{model}/server.py#L") for target in targets), (
         f"docs/{model}.md links to no lines of {model}/server.py"
     )
-
-
-def test_comparison_counts_the_real_lines() -> None:
-    """The code-size row says `wc -l` of each server.py, so it must change when they do."""
-    rows = [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in (DOCS / "comparison.md").read_text(encoding="utf-8").splitlines()
-        if line.lstrip().startswith("|")
-    ]
-    plain = [[re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell).strip("`* ") for cell in row] for row in rows]
-    columns = next(row for row in plain if set(MODELS) <= set(row))
-    size_row = next(row for row in plain if row[0].lower().startswith("code size"))
-    for model in MODELS:
-        cell = size_row[columns.index(model)]
-        actual = (ROOT / model / "server.py").read_text(encoding="utf-8").count("\n")  # as wc -l counts
-        number = re.search(r"\d+", cell)
-        written = int(number.group(0)) if number else None
-        assert written == actual, f"comparison.md: {model}/server.py has {cell!r} lines? wc -l: {actual}"

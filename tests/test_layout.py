@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from docs.side_by_side import BANNER
-from tests.support import MODELS
+from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,20 +39,20 @@ def source(model: str) -> str:
     return (ROOT / model / "server.py").read_text()
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_server_fits_in_one_sitting(model: str) -> None:
     lines = source(model).splitlines()
     assert len(lines) <= LINE_BUDGET, f"{model}/server.py has {len(lines)} lines"
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_docstring_teaches_the_model(model: str) -> None:
     docstring = ast.get_docstring(ast.parse(source(model))) or ""
     assert docstring.startswith(f"{model}: "), "the docstring opens with the model's name"
     assert "How it waits" in docstring
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_sections_in_the_shared_order(model: str) -> None:
     # A banner names one step ("# --- read ---") or two ("# --- read and write: ..."); the
     # side-by-side view aligns the servers on the same banners.
@@ -64,12 +64,12 @@ def test_sections_in_the_shared_order(model: str) -> None:
     assert steps[-1] == "shutdown"
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_the_waits_are_marked(model: str) -> None:
     assert "# WAIT" in source(model), "the place the server blocks is marked '# WAIT'"
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_shared_names(model: str) -> None:
     tree = ast.parse(source(model))
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
@@ -79,7 +79,7 @@ def test_shared_names(model: str) -> None:
     assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", registry.names())
 def test_servers_import_only_the_standard_library_and_common(model: str) -> None:
     for node in ast.walk(ast.parse(source(model))):
         if isinstance(node, ast.Import):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from docs.side_by_side import main
-from tests.support import MODELS
+from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ["preamble", "listen", "accept", "read", "write", "close", "shutdown", "main"]
@@ -141,10 +141,12 @@ def test_all_six_against_their_left_neighbours(tmp_path: Path) -> None:
     out, page = render(tmp_path, "--all")
     assert " ".join(page.labels).replace(" and ", " ").split() == STEPS
     assert "read and write" in page.labels  # blocking keeps both in one section
-    check_columns(out, page, MODELS)
+    check_columns(out, page, registry.names())
     assert not marked(page, 0), "the first column has no left neighbour"
-    assert all(marked(page, column) for column in range(1, len(MODELS)))
-    assert not any(line.marks & {"del"} for column in range(len(MODELS)) for line in marked(page, column))
+    assert all(marked(page, column) for column in range(1, len(registry.names())))
+    assert not any(
+        line.marks & {"del"} for column in range(len(registry.names())) for line in marked(page, column)
+    )
     assert "left neighbour" in page.text
 
 

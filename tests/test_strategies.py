@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from tests.conformance.test_fidelity import ANY_PAYLOAD
-from tests.support import EDGE_SIZES
+from tests.streams import EDGE_SIZES
 
 DRAWS = 400
 BOUNDS = (64, 65534, 131073)  # the largest size of each bucket but the last

@@ -18,9 +18,12 @@ import pytest
 
 from tests.conformance.cases import all_cases
 from tests.conformance.report import Report, load
-from tests.support import MODELS, REPO_ROOT, ServerProcess, ServerSpec, spec_for
+from tests.servers import spec_for
+from toolkit import registry
+from toolkit.process import ServerProcess, ServerSpec
+from toolkit.registry import ROOT
 
-BROKEN = REPO_ROOT / "tests" / "broken"
+BROKEN = ROOT / "tests" / "broken"
 NOT_BROKEN = {"__init__", "harness"}  # the package, and the harness: the positive control
 # What the harness, with no defect, cannot pass by its plain design (a thread per client,
 # blocked in sendall() while it owes one read): at a stall it holds that one read, not
@@ -54,7 +57,7 @@ def run_suite(report_directory: Path, *args: str) -> tuple[subprocess.CompletedP
     command = [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", "-q"]
     result = subprocess.run(
         [*command, "--report", str(report_directory), *args],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
@@ -165,9 +168,9 @@ def test_a_declared_deviation_excuses_the_cases_assertion_and_nothing_else(tmp_p
 
 
 def test_our_models_declare_no_deviation() -> None:
-    assert not [name for name in MODELS if spec_for(name).deviations]
+    assert not [name for name in registry.names() if spec_for(name).deviations]
     # Nor does anything that runs them: tox, ./run-tests, CI.
-    runners = [REPO_ROOT / "tox.ini", REPO_ROOT / "run-tests", *(REPO_ROOT / ".ci").iterdir()]
+    runners = [ROOT / "tox.ini", ROOT / "run-tests", *(ROOT / ".ci").iterdir()]
     assert not [path.name for path in runners if "--deviation" in path.read_text(encoding="utf-8")]
 
 
@@ -194,7 +197,7 @@ def test_our_models_declare_no_deviation() -> None:
 def test_bad_options_stop_the_run_before_any_test(arguments: list[str], complaint: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *arguments],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -210,7 +213,7 @@ def test_groups_1_to_6_run_over_ipv6_a_sample_by_default_all_with_the_option() -
         command = [sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider"]
         result = subprocess.run(
             [*command, "--collect-only", "-q", "--models", "epoll_mux", *arguments],
-            cwd=REPO_ROOT,
+            cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,15 +1,18 @@
 """The conformance suite as a pytest plugin: which servers it runs against, which cases
 apply to each, the fixtures that start them, and the report of verdicts.
 
-    pytest tests/conformance                             our six models
+    pytest tests/conformance                             every model in toolkit.registry
     pytest tests/conformance --models broken/upper       a deliberately broken server
     pytest tests/conformance --server-cmd "CMD {port}"   any server the suite starts
     pytest tests/conformance --target 127.0.0.1:7        a server already running
     ... --cases 1,4.2 --report reports/                  some cases; write the report
 
 Verdicts: pass; fail; not applicable (the case needs what this server cannot give,
-e.g. a process to measure); deviation (the server declares, with a reason, that it
-does not meet the case: xfail, strict, so a deviation that starts passing fails).
+e.g. a process to measure, or the model needs what this machine lacks, as its
+declaration's probe says: the reason is the line the model exits with); deviation
+(the server declares, with a reason, that it does not meet the case: that excuses the
+case's own assertion, nothing else, and strictly, so a deviation that starts passing
+fails).
 """
 
 from __future__ import annotations
@@ -25,19 +28,17 @@ from common.lifecycle import host_and_port
 from tests.conformance.cases import Needs, all_cases, group_of
 from tests.conformance.report import ServerEntry
 from tests.conformance.verdicts import CONFORMANCE, Collector
-from tests.support import (
+from tests.servers import (
     BROKEN_PREFIX,
-    MODELS,
-    PORT,
     RunningElsewhere,
     Server,
-    ServerProcess,
-    ServerSpec,
     StartServer,
     broken_script,
     ipv6_loopback_available,
     spec_for,
 )
+from toolkit import registry
+from toolkit.process import PORT, ServerProcess, ServerSpec
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
 IPV6 = "ipv6"
@@ -58,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--models",
         help="comma-separated servers to test: model packages, or broken/<name> from tests/broken "
-        "(default: the six models, unless --server-cmd or --target is given)",
+        "(default: every model in the registry, unless --server-cmd or --target is given)",
     )
     group.addoption(
         "--server-cmd",
@@ -145,15 +146,17 @@ def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
     if target := option("--target"):
         name = option("--server-name") or target
         servers.append(ServerSpec(name, target=parse_target(target), deviations=deviations))
-    models = option("--models") or ("" if servers else ",".join(MODELS))
+    models = option("--models") or ("" if servers else ",".join(registry.names()))
     for name in filter(None, (name.strip() for name in models.split(","))):
         # A selected server that cannot run must stop the whole run, loudly, before any
         # test: skipping it would report a green suite for a model nobody tested.
         if name.startswith(BROKEN_PREFIX):
             if not broken_script(name).is_file():
                 raise pytest.UsageError(f"--models: no broken server {broken_script(name)}")
-        elif name not in MODELS:
-            raise pytest.UsageError(f"--models: unknown server {name!r}; the models are {', '.join(MODELS)}")
+        elif name not in registry.names():
+            raise pytest.UsageError(
+                f"--models: unknown server {name!r}; the models are {', '.join(registry.names())}"
+            )
         servers.append(dataclasses.replace(spec_for(name), deviations=deviations))
     return servers
 

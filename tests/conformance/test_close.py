@@ -10,20 +10,12 @@ import time
 
 import pytest
 
+from tests.clients import assert_echoed, connect, echo, recv_until_eof, reset
 from tests.conformance.cases import case
-from tests.support import (
-    PatternStream,
-    Server,
-    assert_echoed,
-    connect,
-    echo,
-    push_until_stalled,
-    read_back_stream,
-    recv_until_eof,
-    reset,
-    server_holds_connection,
-    wait_until,
-)
+from tests.servers import Server
+from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from toolkit.measure import server_holds_connection
+from toolkit.process import wait_until
 
 # A server that dies of a client's reset may take a moment to finish dying.
 WATCH = 1.0

@@ -22,25 +22,21 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conformance.cases import case
-from tests.support import (
+from tests.clients import (
     IO_TIMEOUT,
-    Address,
-    PatternStream,
-    RecordProperty,
-    Server,
     connect,
     connect_served,
     echo,
-    payloads,
-    push_until_stalled,
-    read_back_stream,
     recv_exactly,
     recv_until_eof,
     reset,
     round_trip_times,
-    stall_ends_the_test,
 )
+from tests.conformance.cases import case
+from tests.servers import RecordProperty, Server
+from tests.stalls import stall_ends_the_test
+from tests.streams import PatternStream, payloads, push_until_stalled, read_back_stream
+from toolkit.process import Address
 
 CLIENTS = 120
 ROUNDS = 10

@@ -20,35 +20,19 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.clients import IO_TIMEOUT, connect, connect_served, echo, open_clients, recv_until_eof, reset
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    Address,
-    PatternStream,
-    RecordProperty,
-    Server,
-    ServerProcess,
-    ServerSpec,
-    StartServer,
-    assert_back_to,
+from tests.servers import RecordProperty, Server, StartServer, assert_back_to, frozen, quiet_baseline
+from tests.streams import PatternStream, push_all_until_stalled, read_whole_stream
+from toolkit.measure import (
     child_processes,
-    connect,
-    connect_served,
-    echo,
-    frozen,
-    open_clients,
-    push_all_until_stalled,
-    quiet_baseline,
-    read_whole_stream,
-    recv_until_eof,
-    reset,
     server_cpu_seconds,
     server_fds,
     server_rss,
     set_fd_limit,
     soft_fd_limit,
-    wait_until,
 )
+from toolkit.process import Address, ServerProcess, ServerSpec, wait_until
 
 # --- 9.1 out of descriptors --------------------------------------------------------
 

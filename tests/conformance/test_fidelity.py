@@ -13,20 +13,20 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.conformance.cases import case
-from tests.support import (
-    Address,
-    Server,
+from tests.clients import (
     assert_echoed,
     connect,
     echo,
     exchange,
-    payloads,
     recv_exactly,
     recv_until_eof,
     send_then_half_close,
-    stall_ends_the_test,
 )
+from tests.conformance.cases import case
+from tests.servers import Server
+from tests.stalls import stall_ends_the_test
+from tests.streams import payloads
+from toolkit.process import Address
 
 # Per example: ample for 256 KiB over loopback, short enough that a silent server
 # fails the case in seconds.

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import socket
 
+from tests.clients import assert_echoed, connect, echo, recv_exactly
 from tests.conformance.cases import case
-from tests.support import (
-    PatternStream,
-    RecordProperty,
-    ServerProcess,
-    assert_echoed,
-    connect,
-    echo,
-    push_until_stalled,
-    read_back_stream,
-    recv_exactly,
-    server_rss,
-)
+from tests.servers import RecordProperty
+from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from toolkit.measure import server_rss
+from toolkit.process import ServerProcess
 
 PUSH_LIMIT = 256 << 20
 # The default 64 KiB cap, one read past it (asyncio's transport reads 256 KiB at a

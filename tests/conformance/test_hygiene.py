@@ -6,18 +6,11 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+from tests.clients import connect, connect_served, echo, reset
 from tests.conformance.cases import case
-from tests.support import (
-    ServerProcess,
-    assert_back_to,
-    connect,
-    connect_served,
-    echo,
-    quiet_baseline,
-    reset,
-    server_fds,
-    server_threads,
-)
+from tests.servers import assert_back_to, quiet_baseline
+from toolkit.measure import server_fds, server_threads
+from toolkit.process import ServerProcess
 
 CYCLES = 2000
 RESETS = 500

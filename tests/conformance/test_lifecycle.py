@@ -13,18 +13,10 @@ import time
 import pytest
 
 from common import __version__
+from tests.clients import connect, connection_refused, echo, recv_until_eof
 from tests.conformance.cases import case
-from tests.support import (
-    ServerSpec,
-    StartServer,
-    connect,
-    connection_refused,
-    echo,
-    ipv6_loopback_available,
-    recv_until_eof,
-    run_server,
-    wait_until,
-)
+from tests.servers import StartServer, ipv6_loopback_available
+from toolkit.process import ServerSpec, run_server, wait_until
 
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT]
 # How long a stop that should be immediate may take on a loaded machine.

@@ -18,26 +18,12 @@ from contextlib import ExitStack
 import pytest
 
 from select_mux import FD_SETSIZE
+from tests.clients import IO_TIMEOUT, connect, connect_served, echo, echo_on_each, open_clients, served
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    PatternStream,
-    RecordProperty,
-    ServerSpec,
-    StartServer,
-    connect,
-    connect_served,
-    echo,
-    echo_on_each,
-    frozen,
-    kernel_queued,
-    open_clients,
-    push_until_stalled,
-    raised_fd_limit,
-    read_back_stream,
-    served,
-    wait_until,
-)
+from tests.servers import RecordProperty, StartServer, frozen, raised_fd_limit
+from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from toolkit.measure import kernel_queued
+from toolkit.process import ServerSpec, wait_until
 
 LIMIT = 3
 EXTRA_ATTEMPTS = 5

@@ -11,23 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clients import echo_on_each, open_clients, served
 from tests.conformance.cases import case
-from tests.support import (
-    Address,
-    RecordProperty,
-    ServerSpec,
-    StartServer,
-    assert_back_to,
-    echo_on_each,
-    open_clients,
-    quiet_baseline,
-    raised_fd_limit,
-    served,
-    server_fds,
-    server_rss,
-    server_threads,
-    wait_until,
-)
+from tests.servers import RecordProperty, StartServer, assert_back_to, quiet_baseline, raised_fd_limit
+from toolkit.measure import server_fds, server_rss, server_threads
+from toolkit.process import Address, ServerSpec, wait_until
 
 # One worker runs these one after another (with --dist loadgroup, as ./run-tests does):
 # two servers holding 10,000 connections each at once measure the machine, not a model.

@@ -9,18 +9,10 @@ import socket
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.clients import IO_TIMEOUT, assert_echoed, connect, echo, recv_exactly, round_trip_times
 from tests.conformance.cases import case
-from tests.support import (
-    IO_TIMEOUT,
-    PatternStream,
-    RecordProperty,
-    Server,
-    assert_echoed,
-    connect,
-    echo,
-    recv_exactly,
-    round_trip_times,
-)
+from tests.servers import RecordProperty, Server
+from tests.streams import PatternStream
 
 
 @case("2.1", "Lock step: each write's echo arrives before the next write is sent", timeout=60)
