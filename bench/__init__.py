@@ -1,2 +1,3 @@
-"""The benchmark (issue 5, in progress): run the servers under a C load generator and
-measure what each IO model costs. So far: the load generator and its Python driver."""
+"""The benchmark: every server, ours and a few well-known peers, under a C load generator
+(loadgen.c, driven by loadgen.py), measured (measure.py) and compared as ratios in
+tables and charts (report.py, charts.py). Run it with `python -m bench`."""

@@ -2,11 +2,11 @@
 
 How it waits: everywhere, and that is the point. The main thread blocks in accept();
 each connection gets a thread of its own that blocks in recv() until bytes arrive, then
-in sendall() until the kernel has taken all of them. The kernel's scheduler is the
+in send() until the kernel has taken all of them. The kernel's scheduler is the
 multiplexer: a thread blocked in a syscall costs no CPU, and a ready socket wakes the
 one thread that waits on it.
 
-Why there is no write set and no outbuf here: sendall() returns only once every byte
+Why there is no write set and no outbuf here: the send() loop ends only once every byte
 is in the kernel's send buffer, and while it waits this thread does not recv, so
 backpressure comes free (a client that does not read stalls only its own thread).
 Half-close comes free too: recv() returns b"" only after all earlier bytes were echoed.
@@ -15,9 +15,8 @@ What it costs: a thread per connection, each with its own stack and a place in t
 scheduler. Python threads also take turns on the GIL, so they overlap waiting, not
 computing. Start here: every other model exists to serve many sockets without this.
 
-Stopping: the main thread sits in accept(), and only the main thread runs Python
-signal handlers, so the stop handler raises StopAccepting there to end the wait, but
-only while that thread is inside accept(); anywhere else the loop sees the flag.
+Stopping: only the main thread runs Python signal handlers, so the stop handler raises
+StopAccepting to end its accept(), only while it is in accept(); elsewhere, a flag.
 """
 
 from __future__ import annotations
@@ -28,6 +27,8 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from blocking import MODEL
 from common import (
@@ -35,7 +36,8 @@ from common import (
     AcceptPause,
     Config,
     ConnectionLimit,
-    Shutdown,
+    IdleTimer,
+    StopRequest,
     announce,
     listen,
     parse_config,
@@ -43,16 +45,19 @@ from common import (
 
 log = logging.getLogger("blocking")
 
-# Ten thousand threads, measured. CPython runs one thread at a time (the GIL), and each
-# thread waiting for it wakes every switch interval (default 5 ms) to ask for it. With
-# thousands runnable at once (all their clients wrote, or left), those wake-ups alone
-# swamp the kernel, and the holder, made to let go every few bytecodes, is often inside
-# a lock the others then queue on: 10,000 clients leaving at once kept both cores in
-# the kernel for minutes. Hence: a 1 s interval (an echo thread gives the GIL up at
-# every syscall anyway, so none waits that long), no lock on the way out, and _thread,
-# not threading.Thread, which takes a registry lock as each thread ends.
-# (A smaller thread stack changed nothing: only the stack pages a thread touches count.)
+# Why 1 s (not 5 ms), no lock and _thread: ten thousand threads, see docs/blocking.md.
 SWITCH_INTERVAL = 1.0
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+
+class Client:
+    """One connection: its socket and address. No outbuf: the send() loop holds what is owed."""
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        self.address = address
 
 
 class StopAccepting(Exception):
@@ -62,44 +67,52 @@ class StopAccepting(Exception):
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        # Changed by the main and the client threads, with no lock: each change is one
-        # dict operation, atomic in CPython (free-threaded builds lock each dict).
-        self.clients: dict[socket.socket, tuple[str, int]] = {}
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
+        # Shared with the client threads, with no lock: each change is one dict operation.
+        self.clients: dict[socket.socket, Client] = {}
         self.accepting = False  # True only while the main thread waits in accept()
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)  # stays blocking: accept() waits for a client
-        self.shutdown.handle_signals(then=self.raise_stop)
+        self.stop.handle_signals(then=self.raise_stop)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
+        # No wait of its own: the main thread waits in accept(), each client's in recv().
         self.listen()
-        while not self.shutdown.requested:
+        while not self.stop.requested:
             self.accept_client()
         self.stop_accepting()
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
         try:
             sock, address = self.wait_for_client()
         except StopAccepting:
             return  # a stop signal ended the wait
         except OSError as error:
-            # e.g. EMFILE: the client stays queued, so retrying at once would fail at once,
-            # again and again, a spinning core. Sleep instead; a stop waits until it ends.
+            # e.g. EMFILE: the client stays queued, so retrying at once would fail the same way,
+            # again and again. Sleep a while instead; a stop waits until the sleep ends.
             time.sleep(self.accept_pause.after(error))
             return
         self.accept_pause.accepted()
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
-        self.clients[sock] = address
-        _thread.start_new_thread(self.serve_client, (sock, address))  # see SWITCH_INTERVAL
+        self.clients[sock] = client = Client(sock, address)
+        try:
+            _thread.start_new_thread(self.serve_client, (client,))  # see SWITCH_INTERVAL
+        except RuntimeError as error:  # can't start new thread: out of memory or of threads
+            del self.clients[sock]
+            sock.close()  # turned away: the client sees its connection end at once
+            time.sleep(self.accept_pause.after(error))  # as at EMFILE: let some threads end
+            return
         log.debug("%s connected", address)
 
     def wait_for_client(self) -> tuple[socket.socket, tuple[str, int]]:
@@ -107,7 +120,7 @@ class EchoServer:
         # of here and nowhere else: never out of announce() or a half-started thread.
         self.accepting = True
         try:
-            if self.shutdown.requested:
+            if self.stop.requested:
                 raise StopAccepting  # the signal came just before: start no wait it cannot end
             # WAIT (main thread): until a client connects, or a stop signal raises. A signal
             # landing just after accept() returned drops that client: it came too late.
@@ -115,35 +128,46 @@ class EchoServer:
         finally:
             self.accepting = False
 
-    # --- read and write: the whole life of one client, in its own thread -------------
-    def serve_client(self, sock: socket.socket, address: tuple[str, int]) -> None:
-        # --idle-timeout: recv() and sendall() raise TimeoutError after that long without
-        # progress (sendall's timeout bounds the whole call: one chunk of READ_SIZE).
-        sock.settimeout(self.config.idle_timeout or None)
+    # --- read and write: the whole life of one client, in its own thread --------------
+    def serve_client(self, client: Client) -> None:
+        # --idle-timeout: recv() and send() raise TimeoutError after that long without
+        # progress. (Not sendall(): its timeout bounds the whole call, and cannot resume.)
+        client.sock.settimeout(self.config.idle_timeout or None)
         try:
             while True:
                 # WAIT (client thread): until bytes arrive, or b"" for the client's FIN.
-                data = sock.recv(min(READ_SIZE, self.config.buffer_size))
+                data = self.unless_idle(client, client.sock.recv, min(READ_SIZE, self.config.buffer_size))
                 if not data:
                     break  # half-close: everything it sent has already been echoed
                 # WAIT (client thread): until the kernel took every byte. A client that
                 # does not read keeps us here, so we stop reading it: backpressure.
-                sock.sendall(data)
+                while data:
+                    data = data[self.unless_idle(client, client.sock.send, data) :]
         except OSError as error:
-            self.close_client(sock, address, error)
+            self.close_client(client, error)
         else:
-            self.close_client(sock, address)
+            self.close_client(client)
 
-    # --- close ----------------------------------------------------------------------
-    def close_client(self, sock: socket.socket, address: object, error: OSError | None = None) -> None:
+    def unless_idle(self, client: Client, call: Callable[[Arg], Result], argument: Arg) -> Result:
+        """call(argument), through as many timeouts as the client still reads what we sent."""
+        while True:
+            try:
+                return call(argument)
+            except TimeoutError:
+                if not self.idle.draining(client):  # no bytes moved either way: idle
+                    raise
+
+    # --- close ------------------------------------------------------------------------
+    def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
-            log.debug("%s closed: %s", address, error)  # reset, broken pipe, idle: routine
+            log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
         elif error is not None:
-            log.warning("%s failed: %s", address, error)  # only this client ends
-        del self.clients[sock]
-        sock.close()  # FIN if all input was read; RST if unread input is dropped
+            log.warning("%s failed: %s", client.address, error)  # only this client ends
+        del self.clients[client.sock]
+        self.idle.forget(client)
+        client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def raise_stop(self) -> None:
         if self.accepting:  # runs inside the signal handler, in the main thread
             raise StopAccepting
@@ -152,7 +176,7 @@ class EchoServer:
         self.listener.close()
 
     def close_all(self) -> None:
-        self.wait_for_clients_to_leave(self.shutdown.timeout())  # the drain
+        self.wait_for_clients_to_leave(self.stop.timeout())  # the drain
         stuck = list(self.clients.copy())  # copy(): one step, while threads remove themselves
         if stuck:
             log.warning("drain time over: closing %d connection(s)", len(stuck))

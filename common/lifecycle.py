@@ -21,24 +21,30 @@ from common.config import Config
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-log = logging.getLogger("shutdown")
+log = logging.getLogger("stop")
 
 
 def listen(config: Config) -> socket.socket:
     """Bind and listen, the same way in every model; exit 1 with one line if we cannot."""
+    where = host_and_port(config.host, config.port)
     try:
         # getaddrinfo picks the family, so "::1" and "localhost" work as well as "127.0.0.1".
         family, _, _, _, address = socket.getaddrinfo(
             config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
+        # "::" means every interface, as 0.0.0.0 does: IPv4 clients too. Linux's default
+        # (net.ipv6.bindv6only = 0) would allow them, but create_server sets IPV6_V6ONLY
+        # unless asked for dual stack.
+        dual_stack = family == socket.AF_INET6 and address[0] == "::" and socket.has_dualstack_ipv6()
         # create_server sets SO_REUSEADDR (POSIX), so a restart does not wait out TIME_WAIT.
-        return socket.create_server(address, family=family, backlog=config.backlog)
+        return socket.create_server(address, family=family, backlog=config.backlog, dualstack_ipv6=dual_stack)
     except OSError as error:
         # create_server() appends the address to strerror; the errno alone says it plainly.
         # (A failed name lookup, socket.gaierror, has a negative errno and its own text.)
         reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
-        where = host_and_port(config.host, config.port)
         raise SystemExit(f"error: cannot listen on {where}: {reason}") from None
+    except UnicodeError as error:  # a host name the idna codec refuses, such as "a..b"
+        raise SystemExit(f"error: cannot listen on {where}: not a host name ({error})") from None
 
 
 def announce(listener: socket.socket) -> None:
@@ -51,7 +57,7 @@ def host_and_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 bracketed, as in URLs
 
 
-class Shutdown:
+class StopRequest:
     """The stop switch that SIGINT and SIGTERM flip, and the drain deadline it starts."""
 
     def __init__(self, drain_timeout: float) -> None:

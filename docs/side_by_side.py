@@ -1,6 +1,6 @@
 """Servers side by side: two (or all six) server.py files on one self-contained HTML page.
 
-One row per step (preamble, listen, accept, read, write, close, shutdown, main), one column
+One row per step (preamble, listen, wait, accept, read, write, close, stop, main), one column
 per model, the lines that differ marked: two models against each other, or with --all each
 column against its left neighbour, in the reading order. Run from the repository root:
 
@@ -29,7 +29,7 @@ from toolkit.registry import ROOT
 
 # The reading order: each model's docstring says what it changes from the one before.
 MODELS = registry.names()
-STEPS = ("preamble", "listen", "accept", "read", "write", "close", "shutdown", "main")
+STEPS = ("preamble", *registry.SECTIONS, "main")
 BANNER = re.compile(r"^\s*# --- (\w+)(?: and (\w+))?")  # "# --- read ---" or "# --- read and write: ..."
 STATEMENT_START = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT}
 Span = tuple[int, int]  # columns [start, end) of one line

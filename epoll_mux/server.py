@@ -7,13 +7,12 @@ for the ready descriptors; the loop does exactly the accept, recv or send that c
 What changes from selectors_mux: only what DefaultSelector (epoll, on Linux) hid: the
 raw flags (EPOLLIN, EPOLLOUT) and the table from descriptor to client.
 
-Level-triggered, on purpose: epoll keeps reporting a socket while it is ready.
-Edge-triggered reports only changes, so each read must drain its socket to EAGAIN (or
-re-arm it with epoll_ctl), or that socket is never reported again; backpressure leaves
-input queued. Level-triggered keeps select_mux's loop, for an epoll_ctl() per change.
+Level-triggered, on purpose: edge-triggered epoll reports only changes, so each read
+must drain its socket to EAGAIN or never hear of it again; backpressure stops before.
 
 Interest per client: EPOLLIN while it may send and we owe it under --buffer-size;
-EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always; send() tells.
+EPOLLOUT only while output is pending. EPOLLERR and EPOLLHUP come always, with EPOLLIN
+if we watch it (recv() then tells), else with EPOLLOUT: we owe bytes, and send() tells.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     earliest,
     listen,
@@ -53,13 +52,13 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
@@ -67,16 +66,17 @@ class EchoServer:
         self.epoll = select.epoll()
         self.epoll.register(self.listener_fd, select.EPOLLIN)
         self.accept_paused = False
-        self.shutdown.handle_signals()
-        self.wakeup = self.shutdown.wakeup_socket()
+        self.stop.handle_signals()
+        self.wakeup = self.stop.wakeup_socket()
         self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             self.resume_accepting()
-            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
             # WAIT: the one place this server blocks, until a descriptor is ready or a
             # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
             for fd, events in self.epoll.poll(timeout):
@@ -84,26 +84,28 @@ class EchoServer:
                     self.stop_accepting()
                 elif fd == self.listener_fd:
                     self.accept_client()
-                elif events & select.EPOLLIN:
-                    self.read(self.clients[fd])  # read() also writes, so a write event can wait
                 else:
-                    self.write(self.clients[fd])  # EPOLLOUT, or EPOLLERR/EPOLLHUP: send tells
+                    if events & select.EPOLLIN:
+                        self.read(self.clients[fd])
+                    if fd in self.clients:  # read() may have closed it
+                        self.write(self.clients[fd])  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
-        if self.shutdown.requested:
+        if self.stop.requested:
             return  # a stop signal came during this pass: the listener is closing
         try:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
         except OSError as error:
-            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
-                # and the listener readable: watched, it would wake us at once, again and again
-                self.epoll.modify(self.listener_fd, 0)  # registered, but reporting nothing
+            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
+            # it would wake us at once, again and again. Unwatch it for a while.
+            if self.accept_pause.after(error):
+                self.epoll.unregister(self.listener_fd)
                 self.accept_paused = True
             return
         self.accept_pause.accepted()
@@ -111,18 +113,17 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
-        client = Client(sock, address)
-        self.clients[sock.fileno()] = client
+        self.clients[sock.fileno()] = client = Client(sock, address)
         self.epoll.register(sock.fileno(), client.events)
         self.idle.touch(client)
         log.debug("%s connected", address)
 
     def resume_accepting(self) -> None:
         if self.accept_paused and not self.accept_pause.paused():
-            self.epoll.modify(self.listener_fd, select.EPOLLIN)
+            self.epoll.register(self.listener_fd, select.EPOLLIN)
             self.accept_paused = False
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
@@ -139,9 +140,8 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
         if client.outbuf:
             try:
@@ -161,7 +161,7 @@ class EchoServer:
             self.epoll.modify(client.sock.fileno(), events)
             client.events = events
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -172,17 +172,18 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
-        if not self.shutdown.requested:
+        if not self.stop.requested:
             return
         self.epoll.unregister(self.wakeup.fileno())
-        self.epoll.unregister(self.listener_fd)
+        if not self.accept_paused:  # a paused listener is unwatched already
+            self.epoll.unregister(self.listener_fd)
+        self.accept_paused = False  # closed: never watch it again (its fd may be reused)
         self.listener.close()
-        self.accept_paused = False  # its descriptor may be reused: never modify it again
 
     def close_all(self) -> None:
         if self.clients:

@@ -27,12 +27,13 @@ import socket
 import time
 
 from common import (
+    ACCEPT_BATCH,
     READ_SIZE,
     AcceptPause,
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     listen,
     parse_config,
@@ -59,37 +60,38 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[socket.socket, Client] = {}
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # accept() raises BlockingIOError instead of waiting
         self.listening = True
-        self.shutdown.handle_signals()  # no wakeup socket: each pass looks at the flag
+        self.stop.handle_signals()  # no wakeup socket: each pass looks at the flag
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
         backoff = 0.0
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             pass_started = time.monotonic()
-            if self.shutdown.requested and self.listening:
+            if self.stop.requested and self.listening:
                 self.stop_accepting()
             busy = False
-            for _ in range(self.config.backlog):  # all who wait, a backlog's worth at most:
-                if not self.accept_client():  # a pass costs a syscall per client, so one
-                    break  # accept per pass would keep a crowd of new clients waiting
+            for _ in range(ACCEPT_BATCH):  # all who wait, a batch at most: a pass costs a
+                if not self.accept_client():  # syscall per client, so one accept per pass
+                    break  # would keep a crowd of new clients waiting
                 busy = True
             for client in list(self.clients.values()):
                 if self.wants_to_read(client):
-                    busy |= self.read(client)  # read() also writes
-                else:
-                    busy |= self.write(client)
+                    busy |= self.read(client)
+                if client.sock in self.clients:  # read() may have closed it
+                    busy |= self.write(client)  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
             if busy:
@@ -102,11 +104,11 @@ class EchoServer:
             backoff = max(backoff, empty_pass * (1 / IDLE_PASSES_SHARE - 1))
             # WAIT: the one place this server blocks. A signal does not cut the sleep short
             # (PEP 475: its handler runs, the sleep goes on), so a stop waits one back-off.
-            drain_left = self.shutdown.timeout()
+            drain_left = self.stop.timeout()
             time.sleep(backoff if drain_left is None else min(backoff, drain_left))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> bool:
         if not self.listening or self.accept_pause.paused():
             return False
@@ -115,8 +117,8 @@ class EchoServer:
         except BlockingIOError:
             return False  # nobody is waiting to connect
         except OSError as error:
-            # e.g. EMFILE: the client stays queued, so every pass would fail the same way;
-            # serve() skips accepting for a while, and the back-off sleep stays cheap.
+            # e.g. EMFILE: the client stays queued, so every pass would fail the same way,
+            # again and again. Skip accepting for a while; the back-off sleep stays cheap.
             self.accept_pause.after(error)
             return False
         self.accept_pause.accepted()
@@ -129,28 +131,27 @@ class EchoServer:
         log.debug("%s connected", address)
         return True
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
     def read(self, client: Client) -> bool:
         room = self.config.buffer_size - len(client.outbuf)
         try:
-            data: bytes | None = client.sock.recv(min(READ_SIZE, room))
+            data = client.sock.recv(min(READ_SIZE, room))
         except BlockingIOError:
-            data = None  # nothing arrived yet; we may still owe it bytes
+            return False  # nothing arrived yet
         except OSError as error:
             self.close_client(client, error)
             return True
         if data:
             client.outbuf += data
-        elif data == b"":
+        else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
-        if data is not None:
-            self.idle.touch(client)
-        return self.write(client) or data is not None
+        self.idle.touch(client)
+        return True
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> bool:
         sent = 0
         if client.outbuf:
@@ -168,7 +169,7 @@ class EchoServer:
             return True
         return sent > 0
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -178,9 +179,9 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A stop signal: Shutdown already started the drain clock. The next signal exits
+        # A stop signal: StopRequest already started the drain clock. The next signal exits
         # at once, from inside its handler.
         self.listening = False
         self.listener.close()

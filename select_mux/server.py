@@ -30,7 +30,8 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    Refusals,
+    StopRequest,
     announce,
     earliest,
     listen,
@@ -54,24 +55,26 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
+        self.past_fd_setsize = Refusals(f"descriptors past select()'s limit of {FD_SETSIZE}")
         self.accept_pause = AcceptPause()
-        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[socket.socket, Client] = {}
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listening = True
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
-        self.shutdown.handle_signals()
-        self.wakeup = self.shutdown.wakeup_socket()
+        self.stop.handle_signals()
+        self.wakeup = self.stop.wakeup_socket()
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             # No interest is remembered between calls: rebuild both lists every pass.
             readers = [sock for sock, client in self.clients.items() if self.wants_to_read(client)]
             writers = [sock for sock, client in self.clients.items() if client.outbuf]
@@ -79,7 +82,7 @@ class EchoServer:
                 readers.append(self.wakeup)
             if self.listening and not self.accept_pause.paused():
                 readers.append(self.listener)
-            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
             # WAIT: the one place this server blocks, until a socket is ready or a
             # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
             readable, writable, _ = select.select(readers, writers, [], timeout)
@@ -89,17 +92,18 @@ class EchoServer:
                 elif sock is self.listener:
                     self.accept_client()
                 else:
-                    self.read(self.clients[sock])  # read() also writes
-            for sock in writable:
-                if sock in self.clients:  # read() above may have closed it
-                    self.write(self.clients[sock])
+                    self.read(self.clients[sock])
+                    if sock in self.clients:  # read() may have closed it
+                        self.write(self.clients[sock])  # what it is owed: most often all of it fits
+            for sock in set(writable).difference(readable):  # the readable ones: written above
+                self.write(self.clients[sock])
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
-        if self.shutdown.requested:
+        if self.stop.requested:
             return  # a stop signal came during this pass: the listener is closing
         try:
             sock, address = self.listener.accept()
@@ -107,13 +111,12 @@ class EchoServer:
             return  # the client left (or reset) before we got to it
         except OSError as error:
             # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
-            # it would wake us at once, again and again. serve() leaves it out for a while.
-            self.accept_pause.after(error)
+            # it would wake us at once, again and again. Unwatch it for a while.
+            self.accept_pause.after(error)  # serve() leaves it out of select() until then
             return
         self.accept_pause.accepted()
-        if sock.fileno() >= FD_SETSIZE:
-            log.warning("%s refused: descriptor %d is beyond select()'s limit", address, sock.fileno())
-            sock.close()
+        if self.past_fd_setsize.refuses(sock.fileno() >= FD_SETSIZE):  # logged once a second
+            sock.close()  # at most, with a count: a flood of clients must not flood the log
             return
         if not self.limit.admits(len(self.clients)):
             sock.close()  # at --max-connections: the client sees its connection end at once
@@ -123,7 +126,7 @@ class EchoServer:
         self.idle.touch(client)
         log.debug("%s connected", address)
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
@@ -140,9 +143,8 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
         if client.outbuf:
             try:
@@ -157,7 +159,7 @@ class EchoServer:
             self.close_client(client)  # owed nothing after half-close: we are done
         # Nothing to update: the next pass rebuilds the lists from outbuf and eof.
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -167,12 +169,12 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
-        if not self.shutdown.requested:
+        if not self.stop.requested:
             return
         self.listening = False
         self.listener.close()

@@ -27,7 +27,7 @@ from common import (
     Config,
     ConnectionLimit,
     IdleTimer,
-    Shutdown,
+    StopRequest,
     announce,
     earliest,
     listen,
@@ -52,29 +52,30 @@ class Client:
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.shutdown = Shutdown(config.drain_timeout)
+        self.stop = StopRequest(config.drain_timeout)
         self.limit = ConnectionLimit(config.max_connections)
         self.accept_pause = AcceptPause()
-        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout)
+        self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[socket.socket, Client] = {}
 
-    # --- listen ---------------------------------------------------------------------
+    # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
         self.listener.setblocking(False)  # a readiness report can be stale: never block on it
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.accept_paused = False
-        self.shutdown.handle_signals()
-        self.wakeup = self.shutdown.wakeup_socket()
+        self.stop.handle_signals()
+        self.wakeup = self.stop.wakeup_socket()
         self.selector.register(self.wakeup, selectors.EVENT_READ)
         announce(self.listener)
 
+    # --- wait -------------------------------------------------------------------------
     def serve(self) -> None:
         self.listen()
-        while not self.shutdown.finished(len(self.clients)):
+        while not self.stop.finished(len(self.clients)):
             self.resume_accepting()
-            timeout = earliest(self.shutdown.timeout(), self.accept_pause.timeout(), self.idle.timeout())
+            timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
             # WAIT: the one place this server blocks, until a socket is ready or a
             # deadline passes (drain, accept pause, idle client). EINTR is retried (PEP 475).
             for key, events in self.selector.select(timeout):
@@ -82,26 +83,27 @@ class EchoServer:
                     self.stop_accepting()
                 elif key.fileobj is self.listener:
                     self.accept_client()
-                elif events & selectors.EVENT_READ:
-                    self.read(key.data)  # read() also writes, so a write event can wait
                 else:
-                    self.write(key.data)
+                    if events & selectors.EVENT_READ:
+                        self.read(key.data)
+                    if key.fileobj in self.clients:  # read() may have closed it
+                        self.write(key.data)  # what it is owed: most often all of it fits
             for client in self.idle.expired():
                 self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
         self.close_all()
 
-    # --- accept ---------------------------------------------------------------------
+    # --- accept -----------------------------------------------------------------------
     def accept_client(self) -> None:
-        if self.shutdown.requested:
+        if self.stop.requested:
             return  # a stop signal came during this pass: the listener is closing
         try:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
         except OSError as error:
-            if self.accept_pause.after(error):  # e.g. EMFILE: the client stays queued
-                # The queued client keeps the listener readable: watched, it would wake us
-                # at once, again and again, a spinning core. Unwatched, it waits its turn.
+            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
+            # it would wake us at once, again and again. Unwatch it for a while.
+            if self.accept_pause.after(error):
                 self.selector.unregister(self.listener)
                 self.accept_paused = True
             return
@@ -110,8 +112,7 @@ class EchoServer:
             sock.close()  # at --max-connections: the client sees its connection end at once
             return
         sock.setblocking(False)
-        client = Client(sock, address)
-        self.clients[sock] = client
+        self.clients[sock] = client = Client(sock, address)
         self.selector.register(sock, client.events, client)
         self.idle.touch(client)
         log.debug("%s connected", address)
@@ -121,7 +122,7 @@ class EchoServer:
             self.selector.register(self.listener, selectors.EVENT_READ)
             self.accept_paused = False
 
-    # --- read -----------------------------------------------------------------------
+    # --- read -------------------------------------------------------------------------
     def wants_to_read(self, client: Client) -> bool:
         return not client.eof and len(client.outbuf) < self.config.buffer_size
 
@@ -138,9 +139,8 @@ class EchoServer:
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
-        self.write(client)  # echo at once: most of the time it all fits in the send buffer
 
-    # --- write ----------------------------------------------------------------------
+    # --- write ------------------------------------------------------------------------
     def write(self, client: Client) -> None:
         if client.outbuf:
             try:
@@ -160,7 +160,7 @@ class EchoServer:
             self.selector.modify(client.sock, events, client)
             client.events = events
 
-    # --- close ----------------------------------------------------------------------
+    # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
         if isinstance(error, (ConnectionError, TimeoutError)):
             log.debug("%s closed: %s", client.address, error)  # reset, broken pipe, idle: routine
@@ -171,12 +171,12 @@ class EchoServer:
         self.idle.forget(client)
         client.sock.close()  # FIN if all input was read; RST if unread input is dropped
 
-    # --- shutdown -------------------------------------------------------------------
+    # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came, and its handler has run. Drain the wakeup socket, or it
-        # stays readable, and stop only for a stop signal; a second one exits at once.
+        # A handled signal came, and its handler ran: drain the wakeup socket (or it stays
+        # readable), and stop only for a stop signal. A second one exits at once, in there.
         self.wakeup.recv(4096)
-        if not self.shutdown.requested:
+        if not self.stop.requested:
             return
         self.selector.unregister(self.wakeup)
         if not self.accept_paused:  # a paused listener is unwatched already

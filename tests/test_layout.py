@@ -19,18 +19,15 @@ from toolkit import registry
 ROOT = Path(__file__).resolve().parent.parent
 
 LINE_BUDGET = 200
-STEPS = ["listen", "accept", "read", "write", "close", "shutdown"]
-# Methods every EchoServer has, and the per-connection steps each family names alike.
+# A step a model does not need keeps its banner, with one line saying why.
+STEPS = list(registry.SECTIONS)
+# Methods every EchoServer has, and the per-connection steps in each shape a model can
+# take: a loop that calls one step per event; a thread (or process) that serves one client
+# from start to end; or callbacks of a library's own (asyncio.Protocol's), named by it.
 SHARED_METHODS = {"listen", "serve", "stop_accepting", "close_all"}
 LOOP_METHODS = {"accept_client", "read", "write", "close_client"}
-MODEL_METHODS = {
-    "blocking": {"accept_client", "serve_client", "close_client"},
-    "nonblocking": LOOP_METHODS,
-    "select_mux": LOOP_METHODS,
-    "selectors_mux": LOOP_METHODS,
-    "epoll_mux": LOOP_METHODS,
-    "asyncio_io": set(),  # its per-connection steps are asyncio.Protocol's callbacks
-}
+PER_CLIENT_METHODS = {"accept_client", "serve_client", "close_client"}
+SHAPES: tuple[set[str], ...] = (LOOP_METHODS, PER_CLIENT_METHODS, set())
 # What a server module in common/ must never call: that IO belongs in server.py.
 SERVER_IO = {"accept", "recv", "recv_into", "send", "sendall", "select", "poll", "register", "modify"}
 
@@ -52,16 +49,26 @@ def test_docstring_teaches_the_model(model: str) -> None:
     assert "How it waits" in docstring
 
 
+def section_steps(text: str) -> list[str]:
+    """The steps the banners name, top to bottom. A banner names one step ("# --- read ---")
+    or two ("# --- read and write: ..."); the side-by-side view aligns servers on them."""
+    banners = [banner.groups() for line in text.splitlines() if (banner := BANNER.match(line))]
+    return [step for pair in banners for step in pair if step]
+
+
 @pytest.mark.parametrize("model", registry.names())
 def test_sections_in_the_shared_order(model: str) -> None:
-    # A banner names one step ("# --- read ---") or two ("# --- read and write: ..."); the
-    # side-by-side view aligns the servers on the same banners.
-    banners = [banner.groups() for line in source(model).splitlines() if (banner := BANNER.match(line))]
-    steps = [step for pair in banners for step in pair if step]
-    assert sorted(steps, key=STEPS.index) == sorted(STEPS, key=STEPS.index), steps
-    per_connection = [step for step in steps if step in ("accept", "read", "write", "close")]
-    assert per_connection == ["accept", "read", "write", "close"]
-    assert steps[-1] == "shutdown"
+    assert section_steps(source(model)) == STEPS
+
+
+def test_a_moved_section_is_caught() -> None:
+    """The check reads the order as written: listen and wait moved after close (where
+    asyncio_io once had them) keep every banner, and still fail."""
+    text = source("selectors_mux")
+    listen, accept, stop = (text.index(f"    # --- {step} ") for step in ("listen", "accept", "stop"))
+    moved = text[:listen] + text[accept:stop] + text[listen:accept] + text[stop:]
+    assert sorted(section_steps(moved)) == sorted(STEPS)
+    assert section_steps(moved) != STEPS
 
 
 @pytest.mark.parametrize("model", registry.names())
@@ -75,8 +82,37 @@ def test_shared_names(model: str) -> None:
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     methods = {item.name for item in classes["EchoServer"].body if isinstance(item, ast.FunctionDef)}
     methods |= {item.name for item in classes["EchoServer"].body if isinstance(item, ast.AsyncFunctionDef)}
-    assert SHARED_METHODS | MODEL_METHODS[model] <= methods
+    assert methods >= SHARED_METHODS
+    assert methods & (LOOP_METHODS | PER_CLIENT_METHODS) in SHAPES, f"{model}: per-connection steps"
     assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
+
+
+def echo_server_methods(model: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(source(model))
+    [server] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "EchoServer"]
+    return {item.name: item for item in server.body if isinstance(item, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_read_only_reads(model: str) -> None:
+    """read() reads and write() writes: the loop calls each, so a name never hides the other step."""
+    if (read := echo_server_methods(model).get("read")) is None:
+        return  # no read step of its own: a thread per client, or a library's callbacks
+    calls = {
+        node.func.attr
+        for node in ast.walk(read)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert "write" not in calls and "send" not in calls, f"{model}'s read() also writes"
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_close_client_has_one_signature(model: str) -> None:
+    if (close_client := echo_server_methods(model).get("close_client")) is None:
+        return  # a library's callbacks close the connection (asyncio: connection_lost)
+    arguments = close_client.args
+    assert [argument.arg for argument in arguments.args] == ["self", "client", "error"]
+    assert len(arguments.defaults) == 1  # error=None: a close on purpose has no error
 
 
 @pytest.mark.parametrize("model", registry.names())

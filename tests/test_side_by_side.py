@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from docs.side_by_side import main
+from docs.side_by_side import STEPS, main
 from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ["preamble", "listen", "accept", "read", "write", "close", "shutdown", "main"]
 VOID = {"meta", "br", "hr", "img", "link", "input", "wbr"}
 
 
@@ -124,7 +123,7 @@ def marked(page: Page, column: int) -> list[Line]:
 
 def test_pair_marks_what_differs(tmp_path: Path) -> None:
     out, page = render(tmp_path, "selectors_mux", "epoll_mux")
-    assert page.labels == STEPS
+    assert page.labels == list(STEPS)
     check_columns(out, page, ("selectors_mux", "epoll_mux"))
     left = [line for row in page.columns for line in row[0]]
     right = [line for row in page.columns for line in row[1]]
@@ -139,7 +138,7 @@ def test_pair_marks_what_differs(tmp_path: Path) -> None:
 
 def test_all_six_against_their_left_neighbours(tmp_path: Path) -> None:
     out, page = render(tmp_path, "--all")
-    assert " ".join(page.labels).replace(" and ", " ").split() == STEPS
+    assert " ".join(page.labels).replace(" and ", " ").split() == list(STEPS)
     assert "read and write" in page.labels  # blocking keeps both in one section
     check_columns(out, page, registry.names())
     assert not marked(page, 0), "the first column has no left neighbour"

@@ -13,6 +13,7 @@ defect, it passes every case its plain design can (tests/test_suite_can_fail.py)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -28,16 +29,31 @@ from common.declaration import Family, Model
 ServeClient = Callable[[socket.socket, int], None]
 ParseConfig = Callable[[Model, str], Config]
 Listen = Callable[[Config], socket.socket]
-AfterAcceptError = Callable[[OSError], None]
+AfterAcceptError = Callable[[OSError | RuntimeError], None]
 
 
 ACCEPT_PAUSE = AcceptPause()
 log = logging.getLogger("harness")
 
 
-def pause_accepting(error: OSError) -> None:
+def pause_accepting(error: OSError | RuntimeError) -> None:
     """What the models do when accept() fails: wait a moment, logged once per spell."""
     time.sleep(ACCEPT_PAUSE.after(error))
+
+
+def declaration(program: str, like: Model | None = None) -> Model:
+    """A broken server's declaration: the harness's own, or a model's under its new name."""
+    if like is not None:
+        return dataclasses.replace(like, name=program)
+    return Model(
+        program,
+        order=0,
+        family=Family.PER_CONNECTION,
+        builds_on=None,
+        changes="one classic mistake",
+        waits="a thread per client, blocked in recv() and sendall()",
+        costs="whatever its defect costs",
+    )
 
 
 def echo_correctly(sock: socket.socket, buffer_size: int) -> None:
@@ -73,16 +89,7 @@ def run(
     """Serve until a stop signal; then drain for --drain-timeout and exit 0."""
     # The module run with -m names the program: the broken server, not this harness.
     program = __main__.__spec__.name if __main__.__spec__ else serve_client.__module__
-    broken = Model(
-        program,
-        order=0,
-        family=Family.PER_CONNECTION,
-        builds_on=None,
-        changes="one classic mistake",
-        waits="a thread per client, blocked in recv() and sendall()",
-        costs="whatever its defect costs",
-    )
-    config = parse(broken, "a deliberately broken echo server")
+    config = parse(declaration(program), "a deliberately broken echo server")
     listener = start_listening(config)
     stopping = threading.Event()
     for stop_signal in STOP_SIGNALS:  # before the ready line: a stop may follow it at once
@@ -107,7 +114,11 @@ def run(
         # --idle-timeout: recv() and sendall() raise TimeoutError after that long
         sock.settimeout(config.idle_timeout or None)
         if threads:
-            threading.Thread(target=serve, args=(sock, config.buffer_size)).start()
+            try:
+                threading.Thread(target=serve, args=(sock, config.buffer_size)).start()
+            except RuntimeError as error:  # can't start new thread: turn this one away
+                sock.close()
+                after_accept_error(error)
         else:
             serve(sock, config.buffer_size)
     for stop_signal in STOP_SIGNALS:  # from now on a stop signal exits at once

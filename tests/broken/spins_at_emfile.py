@@ -11,7 +11,7 @@ CAUGHT_BY = ("9.1",)
 log = logging.getLogger("spins_at_emfile")
 
 
-def retry_at_once(error: OSError) -> None:
+def retry_at_once(error: OSError | RuntimeError) -> None:
     log.error("accept failed: %s", error)  # DEFECT: no pause, and a line per failure
 
 

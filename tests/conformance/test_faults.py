@@ -18,9 +18,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
+import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 import pytest
 
-from tests.clients import IO_TIMEOUT, connect, connect_served, echo, open_clients, recv_until_eof, reset
+from tests.clients import (
+    IO_TIMEOUT,
+    connect,
+    connect_served,
+    echo,
+    open_clients,
+    recv_until_eof,
+    reset,
+    served,
+)
 from tests.conformance.cases import case
 from tests.servers import RecordProperty, Server, StartServer, assert_back_to, frozen, quiet_baseline
 from tests.streams import PatternStream, push_all_until_stalled, read_whole_stream
@@ -56,8 +66,15 @@ def served_within(sock: socket.socket, timeout: float) -> bool:
 
 
 @case("9.1", "Out of descriptors (EMFILE): no spin, no crash, one log line; serves once freed", timeout=90)
-def test_out_of_descriptors(start_server: StartServer, record_property: RecordProperty) -> None:
-    server = start_server()
+@pytest.mark.parametrize("backlog", [None, "65535"], ids=lambda backlog: f"backlog-{backlog or 'default'}")
+def test_out_of_descriptors(
+    server_spec: ServerSpec, start_server: StartServer, record_property: RecordProperty, backlog: str | None
+) -> None:
+    # "No spin" holds at any --backlog: asyncio once made --backlog accept() calls per
+    # wakeup, each failing and retried, so its CPU at EMFILE grew with the number.
+    if backlog is not None and not server_spec.lifecycle:
+        pytest.skip("not applicable: --backlog is io-models' command line (--lifecycle)")
+    server = start_server(*(["--backlog", backlog] if backlog else []))
     # Decided before the injection, from what the server is, not from how it coped.
     with connect_served(server.address, 0):
         if child_processes(server.pid):
@@ -112,6 +129,68 @@ def test_stop_while_out_of_descriptors(server_spec: ServerSpec, start_server: St
         server.send_signal(signal.SIGTERM)
         status = server.wait(2 + 1 + 1)
     assert status == 0, server.stderr_text()[-2000:]
+    assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
+
+
+# --- 9.7 a thread that cannot start -------------------------------------------------
+
+HELD = 3
+THREADLESS_NEWCOMERS = 5
+# Address space left to the server: less than one thread's stack (8 MiB by default, the
+# `ulimit -s` size), so a thread-per-client server cannot start one more thread, while
+# what a loop allocates per client fits easily. RLIMIT_NPROC would say it better, but
+# root is exempt from it; RLIMIT_AS binds everyone.
+AS_HEADROOM = 4 << 20
+
+
+def address_space_limit(pid: int) -> str:
+    """The soft RLIMIT_AS the kernel holds for pid, as /proc/PID/limits shows it."""
+    with open(f"/proc/{pid}/limits") as limits:
+        line = next(line for line in limits if line.startswith("Max address space"))
+    return line.split()[3]
+
+
+def answered(sock: socket.socket, number: int) -> str:
+    """'served' (its echo came back), 'turned away' (FIN or RST), or 'silent'."""
+    greeting = f"newcomer {number}".encode()
+    sock.settimeout(IO_TIMEOUT)
+    try:
+        sock.sendall(greeting)
+        return "served" if sock.recv(64) == greeting else "turned away"
+    except ConnectionError:
+        return "turned away"
+    except TimeoutError:
+        return "silent"
+
+
+@case("9.7", "A client whose thread cannot start is turned away; the others are still served", timeout=90)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: reads /proc/PID/limits")
+def test_thread_cannot_start(start_server: StartServer, record_property: RecordProperty) -> None:
+    server = start_server()
+    held = [connect_served(server.address, number) for number in range(HELD)]
+    process = psutil.Process(server.pid)
+    if process.children():  # the limit would bind the parent only
+        pytest.skip("not applicable: it forks, so the limit on one process says nothing")
+    limit = process.memory_info().vms + AS_HEADROOM
+    process.rlimit(psutil.RLIMIT_AS, (limit, psutil.RLIM_INFINITY))
+    try:
+        assert address_space_limit(server.pid) == str(limit), "the lowered RLIMIT_AS did not take"
+        outcomes = []
+        for number in range(THREADLESS_NEWCOMERS):
+            with connect(server.address) as newcomer:
+                outcomes.append(answered(newcomer, number))
+        record_property("measured", f"newcomers at RLIMIT_AS = VmSize + 4 MiB: {', '.join(outcomes)}")
+        assert server.running(), f"the server died when it could not grow: {server.stderr_text()[-2000:]}"
+        assert "silent" not in outcomes, f"a newcomer got no answer at all: {outcomes}"
+        for number, sock in enumerate(held):
+            message = f"still served {number}".encode()
+            assert echo(sock, message) == message, "a client served before the limit was dropped"
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.rlimit(psutil.RLIMIT_AS, (psutil.RLIM_INFINITY, psutil.RLIM_INFINITY))
+        for sock in held:
+            sock.close()
+    assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served after the limit"
     assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
 
 

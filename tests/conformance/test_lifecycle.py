@@ -16,6 +16,7 @@ from common import __version__
 from tests.clients import connect, connection_refused, echo, recv_until_eof
 from tests.conformance.cases import case
 from tests.servers import StartServer, ipv6_loopback_available
+from toolkit.measure import server_cpu_seconds
 from toolkit.process import ServerSpec, run_server, wait_until
 
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT]
@@ -101,10 +102,14 @@ def test_second_signal_during_drain_exits_at_once(start_server: StartServer, sig
         assert server.wait(PROMPT) == 128 + signum
 
 
-@case("7.7", "A port in use: exit 1 with a one-line error", timeout=30)
-def test_port_in_use_is_one_line_error_exit_1(server_spec: ServerSpec) -> None:
+@case("7.7", "A port in use, or a host that is no address: exit 1 with a one-line error", timeout=30)
+@pytest.mark.parametrize("host", [None, "a..b", "no-such-host.invalid"], ids=str)
+def test_cannot_listen_is_one_line_error_exit_1(server_spec: ServerSpec, host: str | None) -> None:
     with socket.create_server(("127.0.0.1", 0)) as occupant:
-        result = run_server(server_spec, occupant.getsockname()[1])
+        if host is None:  # the port is taken
+            result = run_server(server_spec, occupant.getsockname()[1])
+        else:  # an empty label (the idna codec raises UnicodeError), or a name nobody resolves
+            result = run_server(server_spec, 0, "--host", host)
     assert result.returncode == 1, result.stderr
     assert result.stdout == "", "no ready line when the server cannot listen"
     lines = result.stderr.splitlines()
@@ -122,6 +127,11 @@ def test_port_in_use_is_one_line_error_exit_1(server_spec: ServerSpec) -> None:
         ["--buffer-size", "0"],
         ["--drain-timeout", "-1"],
         ["--max-connections", "0"],
+        ["--idle-timeout", "-1"],
+        ["--idle-timeout", "soon"],
+        ["--backlog", "-1"],
+        ["--backlog", "65536"],
+        ["--log-level", "LOUD"],
         ["--no-such-option"],
     ],
     ids=" ".join,
@@ -156,3 +166,45 @@ def test_help_lists_every_option(server_spec: ServerSpec) -> None:
     )
     for option in options:
         assert option in result.stdout, f"--help does not mention {option}"
+
+
+@case("7.11", "With --host ::, clients over IPv4 and over IPv6 are both served (dual stack)", timeout=30)
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
+def test_any_ipv6_host_is_dual_stack(start_server: StartServer) -> None:
+    # "::" is "all interfaces", as 0.0.0.0 is: IPv4 clients too, unless IPV6_V6ONLY is set.
+    server = start_server("--host", "::")
+    port = server.address[1]
+    for host in ("::1", "127.0.0.1"):
+        try:
+            sock = connect((host, port))
+        except ConnectionRefusedError:
+            pytest.fail(f"--host :: refused a client over {host}: IPv6 only (IPV6_V6ONLY)?")
+        with sock:
+            assert echo(sock, f"over {host}".encode()) == f"over {host}".encode()
+
+
+BACKLOG_ZERO_CLIENTS = 5
+CPU_WINDOW = 1.0
+MAX_CPU_SHARE = 0.2  # of one core; a loop that wakes for a listener it never accepts from uses all
+
+
+@case("7.12", "--backlog 0 still accepts, serves, and does not spin", timeout=30)
+def test_backlog_zero_still_accepts(start_server: StartServer) -> None:
+    # listen(0) still queues a connection (Linux: one); the number is no accept batch size.
+    server = start_server("--backlog", "0")
+    clients = []
+    try:
+        for number in range(BACKLOG_ZERO_CLIENTS):
+            clients.append(connect(server.address))
+            message = f"client {number}".encode()
+            try:
+                assert echo(clients[-1], message) == message
+            except TimeoutError:
+                pytest.fail(f"with --backlog 0, client {number} was never served")
+        cpu_before = server_cpu_seconds(server.pid)
+        time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile
+        cpu_share = (server_cpu_seconds(server.pid) - cpu_before) / CPU_WINDOW
+        assert cpu_share < MAX_CPU_SHARE, f"idle with --backlog 0, the server used {cpu_share:.0%} of a core"
+    finally:
+        for sock in clients:
+            sock.close()

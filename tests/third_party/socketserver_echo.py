@@ -1,4 +1,4 @@
-"""Not ours: an echo server in five lines of the standard library's socketserver, to
+"""Not ours: an echo server in a handful of lines of the standard library's socketserver, to
 check the suite against a server written without it in mind. Run it with a port:
 `python tests/third_party/socketserver_echo.py 7000`."""
 
