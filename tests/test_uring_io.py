@@ -7,6 +7,8 @@
 - Batches of completions: one busy client must not starve the rest, and an echo must
   go out in the pass that prepared it, not wait for the next completion.
 
+And where the kernel refuses io_uring: one line, exit 1.
+
 The rings are driven directly here, in process, on socket pairs; the server runs as a
 subprocess, with its ring sizes shrunk through a two-line variant (RING_VARIANT), so
 that a handful of clients fills them. Each check also runs against the broken server
@@ -29,12 +31,20 @@ import pytest
 
 from tests.clients import assert_echoed, connect, echo, exchange
 from tests.servers import spec_for
-from toolkit.process import PORT, Address, ServerProcess, ServerSpec
+from toolkit.process import PORT, Address, ServerProcess, ServerSpec, run_server
 from uring_io.ring import OP_RECV, OP_SEND, Ring, missing
 
-pytestmark = pytest.mark.skipif(missing() is not None, reason=f"no io_uring here: {missing()}")
+needs_io_uring = pytest.mark.skipif(missing() is not None, reason=f"no io_uring here: {missing()}")
 
 TINY_SQ, TINY_CQ = 2, 4  # the smallest rings io_uring_setup() takes with IORING_SETUP_CQSIZE
+# The server on a kernel that refuses io_uring_setup(), as seccomp does in many containers.
+REFUSED = (
+    "import errno, os, uring_io.ring as ring\n"
+    "def refuse(*args): raise OSError(errno.EPERM, os.strerror(errno.EPERM))\n"
+    "ring.syscall = refuse\n"
+    "import uring_io.server as server\n"
+    "raise SystemExit(server.main())"
+)
 RING_VARIANT = (
     "import uring_io.server as server; "
     f"server.SQ_ENTRIES, server.CQ_ENTRIES = {TINY_SQ}, {TINY_CQ}; "
@@ -61,6 +71,17 @@ def completions(ring: Ring, count: int, timeout: float = 5.0) -> dict[int, int]:
 
 
 @pytest.mark.timeout(30)
+def test_a_kernel_that_refuses_io_uring_gets_one_line() -> None:
+    command = (sys.executable, "-c", REFUSED, "--port", PORT)
+    result = run_server(ServerSpec("uring_io, refused", command, lifecycle=True), 0)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert (
+        result.stderr == "error: uring_io needs io_uring: this kernel refuses it: Operation not permitted\n"
+    )
+
+
+@needs_io_uring
+@pytest.mark.timeout(30)
 def test_requests_past_a_full_submission_queue_are_all_submitted() -> None:
     ring = Ring(TINY_SQ, TINY_CQ * 16)
     pairs = [socket.socketpair() for _ in range(16)]
@@ -80,6 +101,7 @@ def test_requests_past_a_full_submission_queue_are_all_submitted() -> None:
             theirs.close()
 
 
+@needs_io_uring
 @pytest.mark.timeout(30)
 def test_completions_past_a_full_completion_queue_are_not_lost() -> None:
     ring = Ring(TINY_SQ, TINY_CQ)
@@ -183,6 +205,7 @@ CHECKS: dict[str, tuple[Check, bool, str]] = {  # name: (check, tiny rings?, its
 }
 
 
+@needs_io_uring
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_uring_io(name: str) -> None:
@@ -192,6 +215,7 @@ def test_uring_io(name: str) -> None:
         assert server.running()
 
 
+@needs_io_uring
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_fails_on_its_broken_server(name: str) -> None:
