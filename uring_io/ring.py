@@ -103,10 +103,10 @@ class Ring:
         GETEVENTS_ARG.pack_into(self.arg, 0, 0, 0, 0, ctypes.addressof(self.timespec))
         self.flights: dict[int, Buffer | None] = {}  # tag -> buffer, while in flight
 
-    def submit(self, op: int, fd: int, tag: int, buf: Buffer | None = None) -> None:
+    def submit(self, op: int, fd: int, tag: int, buf: Buffer | None = None, length: int = 0) -> None:
         """Queue a request for the next enter(); its buffer is kept until it completes."""
-        address, length = (ctypes.addressof(buf), len(buf)) if buf is not None else (0, 0)
-        self.queue(op, fd, tag, address, length)
+        address = ctypes.addressof(buf) if buf is not None else 0
+        self.queue(op, fd, tag, address, length or (len(buf) if buf is not None else 0))
         self.flights[tag] = buf
 
     def cancel(self, tag: int) -> None:

@@ -55,7 +55,7 @@ class Client:
         self.number = number
         self.outbuf = bytearray()
         self.eof = False  # the client called shutdown(SHUT_WR): it will send nothing more
-        self.inbuf: Buffer | None = None  # the kernel's while a recv is in flight
+        self.inbuf = ctypes.create_string_buffer(READ_SIZE)  # the kernel's while a recv is in flight
         self.sending: Buffer | None = None  # the kernel's while a send is in flight
 
 
@@ -133,16 +133,15 @@ class EchoServer:
     # --- read -------------------------------------------------------------------------
     def receive(self, client: Client) -> None:  # one at a time, while we owe under --buffer-size
         room = self.config.buffer_size - len(client.outbuf)
-        if client.inbuf is None and not client.eof and room > 0:
-            client.inbuf = ctypes.create_string_buffer(min(READ_SIZE, room))
-            self.ring.submit(OP_RECV, client.sock.fileno(), client.number * 2 + RECV, client.inbuf)
+        tag = client.number * 2 + RECV
+        if tag not in self.ring.flights and not client.eof and room > 0:
+            self.ring.submit(OP_RECV, client.sock.fileno(), tag, client.inbuf, min(READ_SIZE, room))
 
     def read(self, client: Client, result: int) -> None:
-        data, client.inbuf = client.inbuf, None  # the kernel is done with it
         if result < 0:
             return self.close_client(client, error(result))
-        if result and data is not None:
-            client.outbuf += ctypes.string_at(data, result)
+        if result:
+            client.outbuf += ctypes.string_at(client.inbuf, result)
         else:
             client.eof = True  # half-close: nothing more will come, but we still owe outbuf
         self.idle.touch(client)
