@@ -62,8 +62,8 @@ def missing() -> str | None:
     params = ctypes.create_string_buffer(PARAMS.size)
     try:
         os.close(syscall(SYS_SETUP, 1, ctypes.addressof(params)))
-    except OSError as error:  # seccomp (EPERM), io_uring_disabled (EPERM), too old (ENOSYS)
-        return f"this kernel refuses it: {error.strerror}"
+    except OSError as refusal:  # seccomp (EPERM), io_uring_disabled (EPERM), too old (ENOSYS)
+        return f"this kernel refuses it: {refusal.strerror}"
     features = PARAMS.unpack(params.raw)[5]
     wanted = FEAT_SINGLE_MMAP | FEAT_NODROP | FEAT_EXT_ARG
     return None if features & wanted == wanted else "this kernel is older than 5.11"
@@ -117,7 +117,7 @@ class Ring:
     def queue(self, op: int, fd: int, user_data: int, address: int, length: int) -> None:
         if (self.tail - self.ints[self.sq_head]) & U32 == self.entries:
             self.enter(0, None)  # a full SQ: the kernel consumes every queued SQE, room again
-        offset = self.tail % self.entries * SQE.size  # SQE fields past user_data stay 0
+        offset = self.tail % self.entries * SQE.size  # the fields after user_data: all 0
         SQE.pack_into(self.sqes, offset, op, 0, 0, fd, 0, address, length, 0, user_data, 0, 0, 0, 0, 0)
         self.tail = (self.tail + 1) & U32
         self.ints[self.sq_tail] = self.tail  # after the SQE: the kernel reads it in enter()
@@ -132,10 +132,10 @@ class Ring:
         to_submit = (self.tail - self.ints[self.sq_head]) & U32
         try:
             syscall(SYS_ENTER, self.fd, to_submit, wait_for, flags, argument, GETEVENTS_ARG.size)
-        except OSError as error:
+        except OSError as failure:
             # EINTR: a signal, whose handler has run by now; ETIME: the deadline came first;
             # EBUSY, EAGAIN: the kernel is short of room or memory until we reap. Look again.
-            if error.errno not in RETRY:
+            if failure.errno not in RETRY:
                 raise
 
     def completions(self) -> Iterator[tuple[int, int]]:

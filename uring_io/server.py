@@ -13,6 +13,7 @@ one syscall per pass, not one per accept, recv and send. The rings are in ring.p
 Per client: one recv in flight, asked only while we owe under --buffer-size (the
 backpressure); one send of all we owe (a short one leaves the rest to the next). One
 accept, asked again after each completion, not multishot: a pause is "do not ask".
+The cost: each client lends the kernel a 64 KiB buffer for as long as it may send.
 """
 
 from __future__ import annotations
