@@ -12,6 +12,6 @@ MODEL = Model(
     builds_on="epoll_mux",
     changes="the kernel does each accept, recv and send, then reports it done: requests, not readiness",
     waits="in `io_uring_enter()`, which submits the pass's requests and waits for a completion",
-    costs="one syscall per pass, not per operation; a 64 KiB buffer lent per client; Linux 5.11+, x86-64",
+    costs="one syscall per pass, not per operation; a recv buffer lent per client; Linux 5.11+, x86-64",
     needs=(Need("io_uring", missing),),
 )

@@ -13,7 +13,7 @@ one syscall per pass, not one per accept, recv and send. The rings are in ring.p
 Per client: one recv in flight, asked only while we owe under --buffer-size (the
 backpressure); one send of all we owe (a short one leaves the rest to the next). One
 accept, asked again after each completion, not multishot: a pause is "do not ask".
-The cost: each client lends the kernel a 64 KiB buffer for as long as it may send.
+The cost: each client lends the kernel a 64 KiB buffer (of which it touches a page or two).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import mmap
 import socket
 
 from common import (
@@ -56,7 +57,8 @@ class Client:
         self.number = number
         self.outbuf = bytearray()
         self.eof = False  # the client called shutdown(SHUT_WR): it will send nothing more
-        self.inbuf = ctypes.create_string_buffer(READ_SIZE)  # the kernel's while a recv is in flight
+        # The kernel's while a recv is in flight. Anonymous memory: only pages a recv wrote cost RAM.
+        self.inbuf = (ctypes.c_char * READ_SIZE).from_buffer(mmap.mmap(-1, READ_SIZE))
         self.sending: Buffer | None = None  # the kernel's while a send is in flight
 
 
@@ -73,7 +75,6 @@ class EchoServer:
     # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
         self.listener = listen(self.config)
-        self.listener_fd = self.listener.fileno()  # kept: fileno() is -1 once it is closed
         self.ring = Ring(SQ_ENTRIES, CQ_ENTRIES)
         self.stop.handle_signals()
         self.wakeup = self.stop.wakeup_socket()
@@ -87,9 +88,8 @@ class EchoServer:
         while not self.stop.finished(len(self.clients)):
             self.resume_accepting()
             timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
-            # WAIT: the one place this server blocks. One io_uring_enter() submits every
-            # request this pass prepared, then sleeps until one completes or a deadline
-            # passes (drain, accept pause, idle client). A signal completes the wakeup recv.
+            # WAIT: the one place this server blocks: submit all this pass prepared, then sleep
+            # until one completes, a deadline passes (drain, accept pause, idle) or a signal comes.
             self.ring.enter(1, timeout)
             for tag, result in self.ring.completions():  # each request once: no starving
                 if tag == ACCEPT:
@@ -129,7 +129,7 @@ class EchoServer:
     def resume_accepting(self) -> None:
         # One accept in flight, asked for the next pass: none while paused or stopping.
         if ACCEPT not in self.ring.flights and not self.stop.requested and not self.accept_pause.paused():
-            self.ring.submit(OP_ACCEPT, self.listener_fd, ACCEPT)
+            self.ring.submit(OP_ACCEPT, self.listener.fileno(), ACCEPT)  # open: not stopping
 
     # --- read -------------------------------------------------------------------------
     def receive(self, client: Client) -> None:  # one at a time, while we owe under --buffer-size
