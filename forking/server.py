@@ -1,21 +1,15 @@
 """forking: blocking sockets, one process per connection (os.fork() after accept()).
 
-How it waits: the parent waits in `selector.select()` on two sockets, the listener and
-a signal wakeup; a child per connection blocks in recv() and sendall(), as a thread does
-in blocking. The kernel's scheduler is again the multiplexer, over processes now.
-
-What changes from blocking: a process, not a thread, per client. Nothing is shared after
-fork() but the sockets the child inherits, so no GIL and no lock, and a child that
-crashes ends one client. The parent only accepts, forks, closes its copy of the client
-socket and reaps: an exited child stays a zombie until waitpid(). SIGCHLD's handler does
-nothing but write to the wakeup socket, so reaping happens in the loop, not in a handler.
-
-Stopping: children ignore SIGINT and SIGTERM (a Ctrl-C reaches the whole process group),
-so the parent alone decides: it closes the listener, waits for its children to finish
-for --drain-timeout, then kills the rest. A child dies with its parent (PR_SET_PDEATHSIG),
-so even a second signal, or a SIGKILL, leaves no orphan serving on.
-What it costs: a process per connection; each child writes pages (refcounts) that
-fork() shared with the parent, and the kernel copies each page written.
+How it waits: a child per client blocks in recv() and sendall(), as a thread does in
+blocking; the parent waits in `selector.select()` on the listener and a signal wakeup.
+What changes from blocking: a process, not a thread, per client. After fork() the two
+share nothing but inherited descriptors: no GIL, no lock, and a crash ends one client.
+The parent accepts, forks, closes its copy of the socket and reaps: an exited child is
+a zombie until waitpid(). SIGCHLD only wakes the loop, which reaps; no handler does.
+Stopping: children ignore SIGINT and SIGTERM (Ctrl-C signals the whole group); the parent
+closes its listener, waits --drain-timeout for them, then kills the rest. Each child dies
+with its parent (PR_SET_PDEATHSIG): a second signal, even SIGKILL, leaves no orphan.
+Cost: a process per client, and each page its interpreter writes (refcounts) is copied.
 """
 
 from __future__ import annotations
@@ -25,8 +19,7 @@ import os
 import selectors
 import signal
 import socket
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 from common import (
     READ_SIZE,
@@ -45,9 +38,6 @@ from forking import MODEL
 from forking.orphans import die_with_parent
 
 log = logging.getLogger("forking")
-
-Arg = TypeVar("Arg")
-Result = TypeVar("Result")
 
 
 class Client:
@@ -86,8 +76,7 @@ class EchoServer:
         self.listen()
         while not self.stop.finished(len(self.children)):
             self.resume_accepting()
-            # WAIT (parent): until a client connects, a signal comes (a stop; SIGCHLD: a
-            # child exited), or a deadline passes (drain, accept pause).
+            # WAIT (parent): for a client, a signal (a stop; SIGCHLD) or a deadline.
             for key, _ in self.selector.select(earliest(self.stop.timeout(), self.accept_pause.timeout())):
                 if key.fileobj is self.wakeup:
                     self.stop_accepting()
@@ -103,9 +92,7 @@ class EchoServer:
             sock, address = self.listener.accept()
         except BlockingIOError:
             return  # the client left (or reset) before we got to it
-        except OSError as error:
-            # e.g. EMFILE: the client stays queued, so the listener stays readable; watched,
-            # it would wake us at once, again and again. Unwatch it for a while.
+        except OSError as error:  # e.g. EMFILE: the client stays queued, the listener readable
             return self.pause_accepting(error)
         self.accept_pause.accepted()
         if not self.limit.admits(len(self.children)):  # one child per client: count them
@@ -136,18 +123,15 @@ class EchoServer:
         die_with_parent(self.parent)
         for signum in STOP_SIGNALS:  # the parent decides when a child stops (close_all)
             signal.signal(signum, signal.SIG_IGN)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)  # the parent's wakeup socket is the parent's
         for parents in (self.selector, self.listener, self.wakeup):
             parents.close()
-        status = 1
         try:
             self.serve_client(client)
-            status = 0
         except BaseException:
             log.exception("%s: child %d crashed", client.address, os.getpid())
-        finally:
-            os._exit(status)  # not sys.exit(): never run the parent's cleanup, nor return to its loop
+            os._exit(1)
+        os._exit(0)  # not sys.exit(): never run the parent's cleanup, nor return to its loop
 
     # --- read and write: the whole life of one client, in its own process -------------
     def serve_client(self, client: Client) -> None:
@@ -157,26 +141,19 @@ class EchoServer:
         try:
             while True:
                 # WAIT (child): until bytes arrive, or b"" for the client's FIN.
-                data = self.unless_idle(client, client.sock.recv, min(READ_SIZE, self.config.buffer_size))
+                data = self.idle.unless_idle(
+                    client, client.sock.recv, min(READ_SIZE, self.config.buffer_size)
+                )
                 if not data:
                     break  # half-close: everything it sent has already been echoed
                 # WAIT (child): until the kernel took every byte. A client that does not
                 # read keeps us here, so we stop reading it: backpressure.
                 while data:
-                    data = data[self.unless_idle(client, client.sock.send, data) :]
+                    data = data[self.idle.unless_idle(client, client.sock.send, data) :]
         except OSError as error:
             self.close_client(client, error)
         else:
             self.close_client(client)
-
-    def unless_idle(self, client: Client, call: Callable[[Arg], Result], argument: Arg) -> Result:
-        """call(argument), through as many timeouts as the client still reads what we sent."""
-        while True:
-            try:
-                return call(argument)
-            except TimeoutError:
-                if not self.idle.draining(client):  # no bytes moved either way: idle
-                    raise
 
     # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
@@ -198,9 +175,7 @@ class EchoServer:
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        # A handled signal came: SIGCHLD (reap), or a stop. Drain the wakeup socket (or it
-        # stays readable). A second stop signal exits at once, in its handler.
-        self.wakeup.recv(4096)
+        self.wakeup.recv(4096)  # a signal's byte, or it stays readable: SIGCHLD, or a stop
         self.reap()
         if not self.stop.requested or self.listener.fileno() == -1:
             return
