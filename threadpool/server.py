@@ -10,6 +10,7 @@ a reported socket, so no second thread gets it; its thread re-arms it. Cost: --w
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import threading
@@ -51,7 +52,7 @@ class EchoServer:
         self.accept_pause = AcceptPause()
         self.idle: IdleTimer[Client] = IdleTimer(config.idle_timeout, lambda client: client.sock)
         self.clients: dict[int, Client] = {}  # epoll speaks in descriptors, not sockets
-        self.lock = threading.Lock()  # the pool and the main thread share clients and idle
+        self.lock = threading.RLock()  # the pool and the main thread share clients and idle
 
     # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
@@ -62,10 +63,8 @@ class EchoServer:
         self.epoll.register(self.listener_fd, select.EPOLLIN)
         self.accept_paused = False
         self.pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="worker")
-        started = threading.Barrier(self.config.workers + 1)  # all threads now, not as jobs come
-        for _ in range(self.config.workers):
-            self.pool.submit(started.wait)
-        started.wait()
+        self.left = os.eventfd(0, os.EFD_NONBLOCK)  # a pool thread closed a client: count again
+        self.epoll.register(self.left, select.EPOLLIN)
         self.stop.handle_signals()
         self.wakeup = self.stop.wakeup_socket()
         self.epoll.register(self.wakeup.fileno(), select.EPOLLIN)
@@ -77,20 +76,19 @@ class EchoServer:
         while not self.stop.finished(len(self.clients)):
             self.resume_accepting()
             with self.lock:  # not busy: no pool thread has it, and none can get it before poll()
-                idle = [client for client in self.idle.expired() if not client.busy]
+                for client in [client for client in self.idle.expired() if not client.busy]:
+                    self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
                 timeout = earliest(self.stop.timeout(), self.accept_pause.timeout(), self.idle.timeout())
-            for client in idle:
-                self.close_client(client, TimeoutError(f"idle for {self.config.idle_timeout:g}s"))
-            # WAIT (main thread): for a ready descriptor or a deadline; pool threads wait for jobs.
-            for fd, events in self.epoll.poll(timeout):
+            for fd, events in self.epoll.poll(timeout):  # WAIT (main thread); the pool's wait for jobs
                 if fd == self.wakeup.fileno():
                     self.stop_accepting()
                 elif fd == self.listener_fd:
                     self.accept_client()
+                elif fd == self.left:
+                    os.eventfd_read(self.left)  # the loop's test then sees whether the drain is done
                 else:
-                    client = self.clients[fd]  # armed, so no pool thread has it: still open
-                    client.busy = True  # EPOLLONESHOT disarmed it: it is the pool's now
-                    self.pool.submit(self.serve_ready, client, events)
+                    self.clients[fd].busy = True  # EPOLLONESHOT disarmed it: it is the pool's now
+                    self.pool.submit(self.serve_ready, self.clients[fd], events)
         self.close_all()
 
     def serve_ready(self, client: Client, events: int) -> None:  # a job: epoll_mux's loop body
@@ -173,6 +171,8 @@ class EchoServer:
             del self.clients[client.sock.fileno()]
             self.idle.forget(client)
             client.sock.close()  # FIN if all input was read; RST if unread input is dropped
+        if self.stop.requested:  # draining, and the main thread may wait in poll() for this
+            os.eventfd_write(self.left, 1)
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
