@@ -1,10 +1,8 @@
 """threadpool: one epoll thread waits; a bounded pool of threads does the ready sockets' IO.
 
-How it waits: the main thread in `epoll.poll()`, as in epoll_mux, handing each ready socket
-to a ThreadPoolExecutor of --workers threads that wait for jobs (half-sync/half-async). A
-job, epoll_mux's loop body for one socket, is a recv() and a send() that cannot block: no
-thread waits on a client. What changes from epoll_mux: who does the IO. EPOLLONESHOT disarms
-a reported socket, so no second thread gets it; its thread re-arms it. Cost: --workers threads.
+How it waits: the main thread in `epoll.poll()`, as in epoll_mux; each ready socket goes to a
+ThreadPoolExecutor of --workers threads, whose job (epoll_mux's loop body: a recv() and a send()
+that cannot block) never waits on a client. EPOLLONESHOT gives a socket to one thread at a time.
 """
 
 from __future__ import annotations
@@ -63,6 +61,10 @@ class EchoServer:
         self.epoll.register(self.listener_fd, select.EPOLLIN)
         self.accept_paused = False
         self.pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="worker")
+        # Start every thread now, each job held till all are up: one that cannot fails here.
+        started = threading.Barrier(self.config.workers + 1)
+        self.pool.map(lambda _: started.wait(), range(self.config.workers))
+        started.wait()
         self.left = os.eventfd(0, os.EFD_NONBLOCK)  # a pool thread closed a client: count again
         self.epoll.register(self.left, select.EPOLLIN)
         self.stop.handle_signals()
@@ -171,15 +173,13 @@ class EchoServer:
             del self.clients[client.sock.fileno()]
             self.idle.forget(client)
             client.sock.close()  # FIN if all input was read; RST if unread input is dropped
-        if self.stop.requested:  # draining, and the main thread may wait in poll() for this
-            os.eventfd_write(self.left, 1)
+        os.eventfd_write(self.left, 1)  # the main thread counts clients only when it wakes
 
     # --- stop -------------------------------------------------------------------------
     def stop_accepting(self) -> None:
-        self.wakeup.recv(4096)  # a signal's byte, or it stays readable; act on a stop only
-        if not self.stop.requested:
+        self.wakeup.recv(4096)  # a signal's byte, or it stays readable; act on a first stop only
+        if not self.stop.requested or self.listener.fileno() == -1:
             return
-        self.epoll.unregister(self.wakeup.fileno())
         if not self.accept_paused:  # a paused listener is unwatched already
             self.epoll.unregister(self.listener_fd)
         self.accept_paused = False  # closed: never watch it again (its fd may be reused)
