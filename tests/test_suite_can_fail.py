@@ -87,8 +87,8 @@ def test_broken_server_fails_in_its_group(tmp_path: Path, broken: str, group: st
     if group.startswith("tests/"):  # a model's own tests: its xfail for this server must fail
         command = [sys.executable, "-m", "pytest", group, "-p", "no:cacheprovider", "-q", "--runxfail"]
         arguments = [*command, "-p", "no:xdist", "-k", broken]
-        caught = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-        assert caught.returncode == 1 and " failed" in caught.stdout, caught.stdout[-3000:]
+        ran = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        assert ran.returncode == 1 and " failed" in ran.stdout, ran.stdout[-3000:]
         return
     result, report = run_suite(tmp_path, "--models", f"broken/{broken}", "--cases", group)
     caught = sorted(
