@@ -8,6 +8,9 @@ made to fail it (an xfail that must fail: a check that cannot fail is a defect).
   dies too, though nothing in it ran (PR_SET_PDEATHSIG).
 - A Ctrl-C reaches the whole process group: the children go on serving through the
   drain, as the parent decides.
+- Out of descriptors, the parent pauses accepting. Conformance case 9.1 cannot set this
+  up from outside (the parent holds a client's socket only until it has forked), so
+  this lowers the parent's own limit to the descriptors it holds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from contextlib import ExitStack
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
@@ -22,6 +26,7 @@ import pytest
 
 from tests.clients import IO_TIMEOUT, connect_served, connection_refused, echo, recv_until_eof
 from tests.servers import spec_for
+from toolkit.measure import server_cpu_seconds, set_fd_limit
 from toolkit.process import ServerProcess, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,3 +122,25 @@ def test_ctrl_c_to_the_process_group_drains(name: str) -> None:
             sock.shutdown(socket.SHUT_WR)
             assert recv_until_eof(sock) == b""
         assert server.wait(PROMPT) == 0, server.stderr_text()
+
+
+CPU_WINDOW = 1.0
+MAX_CPU_SHARE = 0.2  # of one core; a parent retrying accept() at once uses all of it
+
+
+@pytest.mark.parametrize("name", against("forking_spins_at_emfile", "retries accept() at once"))
+def test_parent_out_of_descriptors_pauses(name: str) -> None:
+    with ServerProcess(spec_for(name)) as server:
+        with connect_served(server.address, 0):
+            pass  # warmed up; now the parent holds only its own descriptors
+        parent = psutil.Process(server.pid)
+        set_fd_limit(server.pid, parent.num_fds())  # not one more: the next accept() fails
+        with socket.create_connection(server.address, timeout=IO_TIMEOUT) as waiting:
+            waiting.sendall(b"waiting")
+            cpu_before = server_cpu_seconds(server.pid)
+            time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile
+            cpu_share = (server_cpu_seconds(server.pid) - cpu_before) / CPU_WINDOW
+            set_fd_limit(server.pid, 1024)
+            assert waiting.recv(16) == b"waiting", "the client that waited at EMFILE was not served"
+        assert cpu_share < MAX_CPU_SHARE, f"the parent used {cpu_share:.0%} of a core at EMFILE"
+        assert server.running()

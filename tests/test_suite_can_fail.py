@@ -52,6 +52,7 @@ CAUGHT_IN: dict[str, str] = {
     "keeps_client_copy": "tests/test_forking.py",  # the parent keeps each client's socket open
     "no_pdeathsig": "tests/test_forking.py",  # children outlive a parent that dies at once
     "children_die_on_ctrl_c": "tests/test_forking.py",  # a Ctrl-C to the group cuts every client
+    "forking_spins_at_emfile": "tests/test_forking.py",  # the parent retries accept() at once
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.
