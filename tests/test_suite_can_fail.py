@@ -44,6 +44,12 @@ CAUGHT_IN: dict[str, str] = {
     "log_per_spell": "8.6",  # a line per spell at --max-connections: one per refusal as clients churn
     "dies_without_threads": "9.7",  # a thread that cannot start ends the whole server
 }
+# Broken servers whose defect no black-box case can provoke, and the model's own test
+# that catches each (it runs the broken server itself and expects its check to fail).
+CAUGHT_BY_OWN_TEST: dict[str, str] = {
+    # ignores plain SIGIO, so events dropped from a full real-time queue are lost
+    "sigio_ignores_overflow": "tests/test_sigio.py::test_a_server_that_ignores_sigio_is_caught",
+}
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.
 ONE_PER_GROUP = "1.1,2.2,3.2,4.2,5.2,6.3,7.9"
@@ -69,7 +75,10 @@ def verdicts(report: Report) -> dict[str, str]:
 
 def test_every_broken_server_has_a_group() -> None:
     scripts = {path.stem for path in (ROOT / "tests" / "broken").glob("*.py")}
-    assert scripts - {"__init__", "harness"} == set(CAUGHT_IN)
+    assert scripts - {"__init__", "harness"} == set(CAUGHT_IN) | set(CAUGHT_BY_OWN_TEST)
+    for test in CAUGHT_BY_OWN_TEST.values():
+        path, _, name = test.partition("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), f"{test} does not exist"
 
 
 @pytest.mark.timeout(600)

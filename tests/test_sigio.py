@@ -1,0 +1,70 @@
+"""sigio: a full real-time signal queue loses nothing.
+
+Linux queues one real-time signal per socket event, at most RLIMIT_SIGPENDING for the
+user at once, root included: a real-time signal from the kernel is never allowed past
+the limit (kernel/signal.c, __send_signal_locked: override_rlimit is 0 for sig >=
+SIGRTMIN). Past it, fcntl's F_SETSIG sends plain SIGIO instead, with no descriptor, and
+the server must try every socket. This test makes that happen for sure: it stops the
+server (SIGSTOP), lets CLIENTS clients send at once, checks that SIGIO is pending (the
+queue did overflow), lets it run again, and wants every byte echoed.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.clients import echo_on_each, open_clients
+from tests.servers import raise_own_fd_limit, spec_for
+from toolkit.process import ServerProcess, wait_until
+
+CLIENTS = 200
+SIGPENDING = 8  # queued signals allowed: far fewer than CLIENTS events at once
+ECHO_TIMEOUT = 5.0  # a dropped event is never signalled again: waiting longer changes nothing
+
+
+def sigio_pending(pid: int) -> bool:
+    """Is plain SIGIO pending for the process (its bit in /proc/PID/status's ShdPnd)?"""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("ShdPnd:"):
+            return bool(int(line.split()[1], 16) & 1 << (signal.SIGIO - 1))
+    return False
+
+
+def assert_a_full_queue_loses_nothing(name: str) -> None:
+    """Every client sends while the server is stopped, then it runs: every one must get
+    its echo, and SIGIO must have been pending (or the test tested nothing)."""
+    raise_own_fd_limit(CLIENTS + 100)
+    with ServerProcess(spec_for(name)) as server, ThreadPoolExecutor(1) as pool:
+        assert server.pid is not None
+        clients = open_clients(server.address, CLIENTS)  # each served once, then silent
+        try:
+            resource.prlimit(server.pid, resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
+            server.send_signal(signal.SIGSTOP)
+            burst = pool.submit(echo_on_each, clients, timeout=ECHO_TIMEOUT)
+            overflowed = wait_until(lambda: sigio_pending(server.pid or 0), timeout=10.0)
+            server.send_signal(signal.SIGCONT)
+            assert overflowed, f"{CLIENTS} events at once never overflowed a queue of {SIGPENDING}"
+            echoed, turned_away = burst.result(timeout=ECHO_TIMEOUT + 10.0)  # AssertionError if not all
+            assert (echoed, turned_away) == (CLIENTS, 0)
+            assert server.running(), server.stderr_text()[-2000:]
+        finally:
+            server.send_signal(signal.SIGCONT)
+            for sock in clients:
+                sock.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_full_signal_queue_loses_nothing() -> None:
+    assert_a_full_queue_loses_nothing("sigio")
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_ignores_sigio_is_caught() -> None:
+    with pytest.raises(AssertionError, match="clients got no echo") as caught:
+        assert_a_full_queue_loses_nothing("broken/sigio_ignores_overflow")
+    print(f"broken/sigio_ignores_overflow: {caught.value}")
