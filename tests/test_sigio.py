@@ -35,6 +35,12 @@ def sigio_pending(pid: int) -> bool:
     return False
 
 
+def signal_state(pid: int) -> str:
+    """The lines of /proc/PID/status about the process's state and its signals."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return ", ".join(line for line in lines if line.startswith(("State", "SigQ", "ShdPnd")))
+
+
 def assert_a_full_queue_loses_nothing(name: str) -> None:
     """Every client sends while the server is stopped, then it runs: every one must get
     its echo, and SIGIO must have been pending (or the test tested nothing)."""
@@ -45,10 +51,12 @@ def assert_a_full_queue_loses_nothing(name: str) -> None:
         try:
             resource.prlimit(server.pid, resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
             server.send_signal(signal.SIGSTOP)
+            assert wait_until(lambda: "T (stopped)" in signal_state(server.pid), timeout=10.0)
             burst = pool.submit(echo_on_each, clients, timeout=ECHO_TIMEOUT)
             overflowed = wait_until(lambda: sigio_pending(server.pid or 0), timeout=10.0)
+            state = signal_state(server.pid)
             server.send_signal(signal.SIGCONT)
-            assert overflowed, f"{CLIENTS} events at once never overflowed a queue of {SIGPENDING}"
+            assert overflowed, f"{CLIENTS} events never overflowed a queue of {SIGPENDING}: {state}"
             echoed, turned_away = burst.result(timeout=ECHO_TIMEOUT + 10.0)  # AssertionError if not all
             assert (echoed, turned_away) == (CLIENTS, 0)
             assert server.running(), server.stderr_text()[-2000:]
