@@ -6,6 +6,12 @@ from common.declaration import Family, Model, module_attribute
 
 DEFAULT_LOOP = epoll_mux.MODEL  # the loop each worker runs unless --model says
 
+# Each worker is a whole loop, with its own ConnectionLimit; they share no counter (as
+# nginx's worker_connections, which is per worker).
+PER_WORKER_LIMIT = (
+    "each worker enforces --max-connections on its own clients: N workers hold up to N times it"
+)
+
 MODEL = Model(
     name="prefork",
     order=13,
@@ -17,6 +23,10 @@ MODEL = Model(
     "signal wakeup socket, for a worker's exit or a stop",
     costs="a process per worker (its own interpreter and memory); the limits hold per worker, "
     "not for the server",
+    deviations={
+        "8.1": PER_WORKER_LIMIT + " (measured, 2 workers: a 4th client served at --max-connections 3)",
+        "8.6": PER_WORKER_LIMIT + " (measured, 2 workers: a 2nd client served at --max-connections 1)",
+    },
     needs=(
         module_attribute("socket", "SO_REUSEPORT", "this system has no SO_REUSEPORT"),
         *DEFAULT_LOOP.needs,

@@ -77,7 +77,8 @@ class EchoServer:
         if not line:  # it could not listen (its own error line is on stderr), or was killed
             _, status = os.waitpid(pid, 0)
             self.workers.discard(pid)
-            log.error("worker %d exited before it was ready (%s)", pid, exit_reason(status))
+            if os.WIFSIGNALED(status):  # else it said why, in its one error line
+                log.error("worker %d %s before it was ready", pid, exit_reason(status))
             raise SystemExit(1)  # the other workers die with the master (die_with_parent)
         self.port = int(line.rsplit(":", 1)[1])  # the workers after the first join this port
         return line
