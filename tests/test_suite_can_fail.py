@@ -19,7 +19,8 @@ from toolkit.process import ServerProcess, ServerSpec
 from toolkit.registry import ROOT
 
 # Each broken server's defect, and the group (or, for a costly group, the case) that
-# must catch it.
+# must catch it; or, for a model's own failure mode, the test of tests/test_<model>.py
+# that must (it runs against the server that --models names).
 CAUGHT_IN: dict[str, str] = {
     "upper": "1",  # transforms the data
     "partial_send": "1",  # ignores what send() returns
@@ -43,6 +44,9 @@ CAUGHT_IN: dict[str, str] = {
     "blind_idle_timer": "8.5",  # counts only its own sends as progress: a slow reader is "idle"
     "log_per_spell": "8.6",  # a line per spell at --max-connections: one per refusal as clients churn
     "dies_without_threads": "9.7",  # a thread that cannot start ends the whole server
+    "never_replaces_workers": "tests/test_prefork.py::test_a_killed_worker_is_replaced",
+    "kills_workers_at_stop": "tests/test_prefork.py::test_a_stop_drains_every_worker",
+    "orphans_workers": "tests/test_prefork.py::test_no_worker_outlives_its_master",
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.
@@ -75,6 +79,8 @@ def test_every_broken_server_has_a_group() -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(("broken", "group"), CAUGHT_IN.items(), ids=list(CAUGHT_IN))
 def test_broken_server_fails_in_its_group(tmp_path: Path, broken: str, group: str) -> None:
+    if group.startswith("tests/"):
+        return fails_a_model_test(broken, group)
     result, report = run_suite(tmp_path, "--models", f"broken/{broken}", "--cases", group)
     caught = sorted(
         (case for case, verdict in verdicts(report).items() if verdict == "fail"), key=case_sort_key
@@ -82,6 +88,22 @@ def test_broken_server_fails_in_its_group(tmp_path: Path, broken: str, group: st
     assert caught, f"no case of group {group} fails broken/{broken}:\n{result.stdout[-3000:]}"
     assert result.returncode == 1
     print(f"broken/{broken}: caught by {', '.join(caught)}")
+
+
+def fails_a_model_test(broken: str, test: str) -> None:
+    command = [sys.executable, "-m", "pytest", test, "-p", "no:cacheprovider", "-p", "no:xdist", "-q"]
+    result = subprocess.run(
+        [*command, "--models", f"broken/{broken}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, (
+        f"{test} passes broken/{broken}:\n{result.stdout[-3000:]}"
+    )
+    print(f"broken/{broken}: caught by {test}")
 
 
 @pytest.mark.timeout(300)
