@@ -113,6 +113,7 @@ class EchoServer:
         # --idle-timeout: recv() and send() raise TimeoutError after that long without
         # progress; the hub's timer, not the kernel, ends the wait.
         client.sock.settimeout(self.config.idle_timeout or None)
+        size = min(READ_SIZE, self.config.buffer_size)
         owed = b""  # read, not yet sent: at most one recv() worth, so backpressure is free
         try:
             while True:
@@ -122,9 +123,14 @@ class EchoServer:
                         owed = owed[client.sock.send(owed) :]
                         continue
                     # WAIT (client greenlet): until bytes arrive, or b"" for the client's FIN.
-                    owed = client.sock.recv(min(READ_SIZE, self.config.buffer_size))
+                    owed = client.sock.recv(size)
                     if not owed:
                         break  # half-close: everything it sent has already been echoed
+                    if len(owed) == size:
+                        # A full read: more is waiting, so neither call will block, and
+                        # only a call that blocks switches to the hub. Yield, or a client
+                        # streaming fast keeps the thread while every other one waits.
+                        gevent.sleep(0)
                 except TimeoutError:
                     if not self.idle.draining(client):  # no bytes moved either way: idle
                         raise

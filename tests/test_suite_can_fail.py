@@ -47,6 +47,8 @@ CAUGHT_IN: dict[str, str] = {
     "never_replaces_workers": "tests/test_prefork.py::test_a_killed_worker_is_replaced",
     "kills_workers_at_stop": "tests/test_prefork.py::test_a_stop_drains_every_worker",
     "orphans_workers": "tests/test_prefork.py::test_no_worker_outlives_its_master",
+    "greenlet_never_yields": "tests/test_gevent_io.py::test_a_fast_stream_does_not_stall_the_others",
+    "imports_gevent_first": "tests/test_gevent_io.py::test_without_gevent_one_line_and_n_a",
 }
 FIVE_LINER = ("python", "tests/third_party/socketserver_echo.py", "{port}")
 # One cheap case from each group: enough to show which verdict each group gets.
