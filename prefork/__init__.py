@@ -19,8 +19,8 @@ MODEL = Model(
     builds_on="epoll_mux",
     changes="N processes, each an epoll_mux loop on its own SO_REUSEPORT listener, under a master "
     "that only supervises",
-    waits="each worker in its loop's wait (epoll by default); the master in select() on its "
-    "signal wakeup socket, for a worker's exit or a stop",
+    waits="each worker in its loop's wait (epoll by default); the master in `sigwaitinfo()`, for "
+    "a worker's exit (SIGCHLD) or a stop signal",
     costs="a process per worker (its own interpreter and memory); the limits hold per worker, "
     "not for the server",
     deviations={

@@ -21,8 +21,10 @@ enforces --max-connections and the EMFILE pause on its own, not for the whole se
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
+import inspect
 import logging
 import os
 import signal
@@ -120,7 +122,9 @@ class EchoServer:
             os.dup2(ready_writer, sys.stdout.fileno())  # its ready line goes to the master
             os.close(ready_writer)
             worker = dataclasses.replace(self.config, port=self.port, reuse_port=True)
-            self.loop.EchoServer(worker).serve()
+            serving = self.loop.EchoServer(worker).serve()
+            if inspect.iscoroutine(serving):  # asyncio_io's serve() is a coroutine
+                asyncio.run(serving)
             status = 0
         except SystemExit as error:  # the loop's one-line error: the port is taken, ...
             sys.stderr.write(f"{error}\n")
