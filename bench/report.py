@@ -40,6 +40,7 @@ TARGETS = [
     Target("asyncio_io", "asyncio Protocol", 1000, 1024, 1.0),
     Target("blocking", "socketserver threads", 100, 64, 1.0),
     Target("blocking", "socketserver threads", 1000, 1024, 1.0),
+    Target("gevent_io", "gevent StreamServer", 100, 64, 1.0),
 ]
 IDLE_TARGET = ("nonblocking", 1000, 5.0)  # server, idle connections, most % of a core
 

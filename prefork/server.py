@@ -47,6 +47,25 @@ MASTER_SIGNALS = {signal.SIGCHLD, *STOP_SIGNALS}
 EXIT_GRACE = 1.0
 
 
+def loop_of(name: str) -> ModuleType:
+    """The server module of the model each worker runs; exit 1 with one line if none."""
+    if name == MODEL.name:
+        raise SystemExit(f"error: --model {name}: a worker runs a loop, not another master")
+    try:
+        declared = importlib.import_module(name).MODEL
+        loop = importlib.import_module(f"{name}.server")
+    except (ImportError, AttributeError, ValueError):
+        raise SystemExit(f"error: --model {name}: no such model") from None
+    declared.require()  # what that model needs: epoll_mux, Linux's epoll
+    return loop
+
+
+def exit_reason(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
 class EchoServer:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -167,25 +186,6 @@ class EchoServer:
         for pid in self.workers.copy():
             os.waitpid(pid, 0)
             self.workers.discard(pid)
-
-
-def loop_of(name: str) -> ModuleType:
-    """The server module of the model each worker runs; exit 1 with one line if none."""
-    if name == MODEL.name:
-        raise SystemExit(f"error: --model {name}: a worker runs a loop, not another master")
-    try:
-        declared = importlib.import_module(name).MODEL
-        loop = importlib.import_module(f"{name}.server")
-    except (ImportError, AttributeError, ValueError):
-        raise SystemExit(f"error: --model {name}: no such model") from None
-    declared.require()  # what that model needs: epoll_mux, Linux's epoll
-    return loop
-
-
-def exit_reason(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
 
 def main(argv: list[str] | None = None) -> int:
