@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests.clients import connect, echo
-from tests.servers import RecordProperty, spec_for
+from tests.servers import RecordProperty, one_server
 from toolkit.process import EXIT_TIMEOUT, ServerProcess, ServerSpec
 from toolkit.registry import ROOT
 
@@ -37,10 +37,7 @@ WORST_PING = 0.2
 
 @pytest.fixture
 def spec(request: pytest.FixtureRequest) -> ServerSpec:
-    """gevent_io, unless --models names one server (a broken gevent_io) to run these against."""
-    names = request.config.getoption("--models") or "gevent_io"
-    [name] = names.split(",")
-    return spec_for(name)
+    return one_server(request.config, "gevent_io")
 
 
 def stream(sock: socket.socket, total: int) -> None:

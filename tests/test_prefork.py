@@ -21,7 +21,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (ty
 import pytest
 
 from tests.clients import IO_TIMEOUT, connect, connection_refused, echo, recv_exactly, served
-from tests.servers import spec_for
+from tests.servers import one_server
 from toolkit.process import ServerProcess, ServerSpec, wait_until
 
 WORKERS = 2
@@ -31,10 +31,7 @@ STOP_TIMEOUT = 5.0
 
 @pytest.fixture
 def spec(request: pytest.FixtureRequest) -> ServerSpec:
-    """prefork, unless --models names one server (a broken prefork) to run these against."""
-    names = request.config.getoption("--models") or "prefork"
-    [name] = names.split(",")
-    return spec_for(name)
+    return one_server(request.config, "prefork")
 
 
 def worker_pids(master: int) -> set[int]:
