@@ -11,4 +11,7 @@ MODEL = Model(
     waits="in the event loop's selector; our code is `asyncio.Protocol` callbacks",
     costs="as `selectors_mux`, plus the loop's bookkeeping; reading pauses while the transport's "
     "write buffer is over the cap",
+    picks_up="the event loop's selector reports it; the loop calls data_received(data)",
+    owed="in the transport's write buffer, which the loop flushes when the socket is writable; "
+    "over the cap, pause_writing() pauses reading",
 )

@@ -1,9 +1,9 @@
-"""python -m bench: every server through every scenario, in one run, compared as ratios.
+"""python3 -m bench: every server through every scenario, in one run, compared as ratios.
 
-    python -m bench --quick     about 2 minutes: the loads the targets name, idle CPU, and
+    python3 -m bench --quick     about 2 minutes: the loads the targets name, idle CPU, and
                                 the six models with the three peers the targets name
-    python -m bench             the full run: about 13 minutes on 2 cores
-    python -m bench --servers epoll_mux,"uvloop Protocol" --scenarios throughput
+    python3 -m bench             the full run: about 13 minutes on 2 cores
+    python3 -m bench --servers epoll_mux,"uvloop Protocol" --scenarios throughput
 
 Writes results.json (every raw figure, and the machine), results.md and charts/*.png
 into --output, and prints the tables.
@@ -30,7 +30,7 @@ KINDS = ("pingpong", "throughput", "inflight", "hold", "idle")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer servers and loads: about 2 minutes")
     parser.add_argument("--servers", help="comma-separated names (default: all installed)")
     parser.add_argument("--list", action="store_true", help="name every server, and why one cannot run here")

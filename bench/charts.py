@@ -1,4 +1,4 @@
-"""Draw the benchmark's results (the JSON `python -m bench` writes) as PNG charts.
+"""Draw the benchmark's results (the JSON `python3 -m bench` writes) as PNG charts.
 
 render() draws throughput against connections, pingpong latency, server CPU per round trip
 and memory per connection. Each server keeps one look in every chart: our six models in

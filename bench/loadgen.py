@@ -30,7 +30,9 @@ def build(source: Path = SOURCE) -> Path:
         if compiler is None:
             raise SystemExit("error: the load generator needs a C compiler (cc or gcc)")
         CACHE.mkdir(parents=True, exist_ok=True)
-        partial = binary.with_suffix(".partial")
+        # A name of this process's own: two processes building at once (xdist workers)
+        # each write their own file, and the second replace() swaps in an identical binary.
+        partial = binary.with_suffix(f".{os.getpid()}.partial")
         subprocess.run([compiler, "-O2", "-Wall", "-o", str(partial), str(source)], check=True)
         partial.replace(binary)  # atomic: a concurrent build never runs a half-written file
     return binary

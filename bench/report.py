@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.measure import describe, size_label
@@ -43,6 +45,9 @@ TARGETS = [
     Target("gevent_io", "gevent StreamServer", 100, 64, 1.0),
 ]
 IDLE_TARGET = ("nonblocking", 1000, 5.0)  # server, idle connections, most % of a core
+# A run judges the targets only with this many runs per figure: on a shared VM one
+# server's runs, seconds apart, differ by 20-60%, and the median of 3 swings with them.
+JUDGING_REPEATS = 9
 
 
 def scenario_label(result: Result) -> str:
@@ -123,8 +128,13 @@ def find(
     return None
 
 
-def target_rows(results: Sequence[Result]) -> Iterator[list[str]]:
-    """Each target with the ratio measured, or why it could not be."""
+def judges(run: Mapping[str, Any]) -> bool:
+    """Whether a run has enough runs per figure to give the targets a verdict."""
+    return bool(run["settings"]["repeats"] >= JUDGING_REPEATS)
+
+
+def target_rows(results: Sequence[Result], judge: bool = True) -> Iterator[list[str]]:
+    """Each target with the ratio measured, or why it could not be; verdicts only if judge."""
     for target in TARGETS:
         load = f"{target.connections:,} × {size_label(target.size)}"
         goal = f"{target.server} ≥ {target.at_least:g}× {target.reference}, {load}"
@@ -137,7 +147,9 @@ def target_rows(results: Sequence[Result]) -> Iterator[list[str]]:
         cheaper = theirs["server_cpu_us_per_round_trip"] / ours["server_cpu_us_per_round_trip"]
         bound = LOADGEN_BOUND if ours["loadgen_saturated"] or theirs["loadgen_saturated"] else ""
         noise = (ours["spread"] + theirs["spread"]) / 2
-        if ratio >= target.at_least:
+        if not judge:
+            verdict = NOT_JUDGED
+        elif ratio >= target.at_least:
             verdict = "met"
         else:  # a miss smaller than the runs' own spread may be noise: say which
             verdict = "missed (within spread)" if ratio >= target.at_least * (1 - noise) else "missed"
@@ -149,9 +161,11 @@ def target_rows(results: Sequence[Result]) -> Iterator[list[str]]:
         yield [goal, "not measured in this run", "", ""]
     else:
         cpu = idle["server_cpu_percent"]
-        yield [goal, f"{cpu:.1f}%", "", "met" if cpu < most else "missed"]
+        verdict = NOT_JUDGED if not judge else "met" if cpu < most else "missed"
+        yield [goal, f"{cpu:.1f}%", "", verdict]
 
 
+NOT_JUDGED = "not judged"
 TARGET_HEADER = [
     "target",
     "measured (round trips/s ratio)",
@@ -184,8 +198,23 @@ def render(
     parts = []
     for title, header, rows in tables(results["results"]):
         parts += [f"{heading} {title}", table(header, rows)]
-    parts += [f"{heading} Targets", table(TARGET_HEADER, list(target_rows(results["results"]))), FOOTNOTE]
+    rows = list(target_rows(results["results"], judges(results)))
+    parts += [f"{heading} Targets", table(TARGET_HEADER, rows), judging_line(results), FOOTNOTE]
     return "\n\n".join(parts) + "\n"
+
+
+def judging_line(results: Mapping[str, Any]) -> str:
+    repeats = results["settings"]["repeats"]
+    rule = (
+        'A miss smaller than the two servers\' mean spread says "within spread": '
+        "the runs cannot tell it from noise."
+    )
+    if judges(results):
+        return f"Each figure is the median of {repeats} runs, enough to judge. {rule}"
+    return (
+        f"Not judged: this run took {repeats} runs per figure, and a verdict needs {JUDGING_REPEATS} "
+        f"(`python3 -m bench --quick --repeats {JUDGING_REPEATS}`). {rule}"
+    )
 
 
 def terminal(results: Mapping[str, Any]) -> str:
@@ -220,3 +249,111 @@ def settings_line(results: Mapping[str, Any]) -> str:
         f"Each figure: the median of {settings['repeats']} runs of {settings['seconds']:g} s, "
         f"after a {settings['warmup']:g} s warm-up, on a fresh server process."
     )
+
+
+# The committed runs (docs/bench/NAME.json, rendered to NAME.md) and the README sections
+# drawn from them. `python3 -m bench.report` rewrites all of it; tests/test_docs.py fails
+# when any of it disagrees with the JSON, so no figure or verdict is ever typed by hand.
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "docs" / "bench"
+FULL_RUN, TARGETS_RUN = RUNS / "results.json", RUNS / "targets.json"
+EXCERPT = [  # the README's columns: (title, scenario, connections, size, field, format)
+    ("100 × 64 B: round trips/s", "throughput", 100, 64, "round_trips_per_second", "{:,.0f}"),
+    ("CPU µs per round trip", "throughput", 100, 64, "server_cpu_us_per_round_trip", "{:.1f}"),
+    ("1,000 × 1 KiB: round trips/s", "throughput", 1000, 1024, "round_trips_per_second", "{:,.0f}"),
+    ("CPU µs per round trip", "throughput", 1000, 1024, "server_cpu_us_per_round_trip", "{:.1f}"),
+    ("10,000 held: RSS per connection", "hold", 10_000, 64, "rss_per_connection_kib", "{:.1f} KiB"),
+    ("1,000 idle: CPU", "idle", 1000, 64, "server_cpu_percent", "{:.1f}%"),
+]
+
+
+def begin_marker(name: str) -> str:
+    return f"<!-- begin {name}: generated by python3 -m bench.report; do not edit -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- end {name} -->"
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """The text with what lies between the named section's markers replaced by body."""
+    begin, end = begin_marker(name), end_marker(name)
+    head, found, rest = text.partition(begin + "\n")
+    _, closed, tail = rest.partition(end)
+    if not (found and closed):
+        raise ValueError(f"no section {name!r}: the page needs {begin!r} ... {end!r}")
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def server_label(run: Mapping[str, Any], name: str) -> str:
+    kind = next(server["kind"] for server in run["servers"] if server["name"] == name)
+    return f"`{name}`" if kind == "model" else name
+
+
+def excerpt(run: Mapping[str, Any]) -> str:
+    """The README's table of the full run: a few loads, every server that ran."""
+    rows, failures = [], []
+    for server in (s["name"] for s in run["servers"] if not s["skipped"]):
+        row = [server_label(run, server)]
+        for _, scenario, connections, size, field, shape in EXCERPT:
+            result = find(run["results"], server, scenario, connections, size)
+            if result is None:
+                failed = {r["failure"] for r in run["results"] if r["server"] == server and r["failure"]}
+                failures += [f"{server}, {scenario} {connections:,}: {why}" for why in sorted(failed)]
+                row.append("—")
+                continue
+            capped = result.get("loadgen_saturated") and field == "round_trips_per_second"
+            bound = f" {LOADGEN_BOUND}" if capped else ""
+            row.append(shape.format(result[field]) + bound)
+        rows.append(row)
+    header = ["server", *(title for title, *_ in EXCERPT)]
+    table = markdown_table(header, rows).replace("| --- " * len(header), "|---" + "|---:" * len(EXCERPT))
+    intro = (
+        f"`{run['command']}` on {machine_line(run['machine'])}, started {run['started']}. "
+        f"{settings_line(run)} Some of its figures ([all of them](docs/bench/results.md), "
+        f"[raw](docs/bench/results.json)); {LOADGEN_BOUND} marks a figure the load generator may "
+        "have capped, and — one the run does not have" + (", for the reason below:" if failures else ":")
+    )
+    notes = [f"- {failure}" for failure in failures]
+    return "\n\n".join([intro, table, *(["\n".join(notes)] if notes else [])])
+
+
+def verdicts(run: Mapping[str, Any]) -> str:
+    """The README's targets: one run's table, and a sentence that counts it."""
+    rows = list(target_rows(run["results"], judges(run)))
+    met = [row for row in rows if row[3] == "met"]
+    missed = [f"{row[0]}, at {row[1]} {row[3].removeprefix('missed ')}" for row in rows if "missed" in row[3]]
+    intro = (
+        f"The targets are judged on one run, `{run['command']}` (started {run['started']}; "
+        f"[its tables](docs/bench/targets.md), [raw](docs/bench/targets.json)). {judging_line(run)}"
+    )
+    count = f"In that run {len(met)} of {len(rows)} targets were met"
+    count += f"; missed: {'; '.join(missed)}." if missed else "."
+    return "\n\n".join([intro, markdown_table(TARGET_HEADER, rows), count])
+
+
+def load(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def committed_pages(root: Path = ROOT) -> dict[Path, str]:
+    """Each page the committed runs make, as they make it: path -> text."""
+    full, judged = load(FULL_RUN), load(TARGETS_RUN)
+    pages = {path.with_suffix(".md"): markdown(load(path)) for path in (FULL_RUN, TARGETS_RUN)}
+    readme = root / "README.md"
+    text = replace_section(readme.read_text(encoding="utf-8"), "bench results", excerpt(full))
+    pages[readme] = replace_section(text, "bench targets", verdicts(judged))
+    return pages
+
+
+def main() -> int:
+    """Rewrite docs/bench/*.md and the README's bench sections from the committed JSON."""
+    for path, text in committed_pages().items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"rewrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -63,6 +63,10 @@ class Model:
     changes: str  # one line: what it changes from builds_on
     waits: str  # one line: how it waits
     costs: str  # one line: what it costs
+    # For the picture of where a byte waits (docs/waits.svg): who picks an arriving byte
+    # up, in which call; and where a byte owed to a slow reader waits, and on what.
+    picks_up: str
+    owed: str
     needs: tuple[Need, ...] = ()
     # The most connections it can ever hold, whatever --max-connections says; None: no cap.
     connection_cap: int | None = None

@@ -10,5 +10,7 @@ MODEL = Model(
     changes="only what DefaultSelector hid: the raw EPOLLIN/EPOLLOUT flags and the descriptor table",
     waits="in `select.epoll().poll()`, level-triggered, raw `EPOLLIN`/`EPOLLOUT`",
     costs="as `selectors_mux`, minus the wrapper; Linux only",
+    picks_up="epoll.poll() returns its descriptor with EPOLLIN; then recv()",
+    owed="in outbuf; epoll_ctl() adds EPOLLOUT until the socket is writable",
     needs=(module_attribute("select", "epoll", "this is not Linux; selectors_mux runs anywhere"),),
 )

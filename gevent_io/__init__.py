@@ -14,5 +14,8 @@ MODEL = Model(
     "libev's `epoll_wait()` for every socket at once",
     costs="a greenlet (a few KiB) per connection, one thread; a greenlet that never blocks stalls "
     "every client",
+    picks_up="the hub's epoll_wait() reports it; the hub switches to the greenlet waiting in recv()",
+    owed="in that greenlet's owed: its send() switches to the hub until the socket is writable, "
+    "and the greenlet, serving no one else, waits with it",
     needs=(package("gevent", "pip install '.[gevent]'"),),
 )

@@ -12,4 +12,7 @@ MODEL = Model(
     "(or 32 empty passes) when a pass finds nothing",
     costs="a syscall per socket per pass, ready or not; CPU even when idle (held near 3% of a core); "
     "extra latency after an idle spell",
+    picks_up="the next pass tries recv() on every client, ready or not; a pass that finds nothing "
+    "sleeps 1-50 ms",
+    owed="in outbuf; every pass tries send() again, and fails with EAGAIN until the client has read",
 )

@@ -23,6 +23,9 @@ MODEL = Model(
     "a worker's exit (SIGCHLD) or a stop signal",
     costs="a process per worker (its own interpreter and memory); the limits hold per worker, "
     "not for the server",
+    picks_up="the worker the kernel's SO_REUSEPORT hash chose; in it, its loop's wait (epoll.poll()), "
+    "then recv()",
+    owed="in that worker's loop: outbuf, with EPOLLOUT watched until the socket is writable",
     deviations={
         "8.1": PER_WORKER_LIMIT + " (measured, 2 workers: a 4th client served at --max-connections 3)",
         "8.6": PER_WORKER_LIMIT + " (measured, 2 workers: a 2nd client served at --max-connections 1)",

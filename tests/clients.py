@@ -206,3 +206,24 @@ def assert_echoed(received: bytes, sent: bytes, *, start: int = 0) -> None:
         f"echo differs at byte {start + offset}: expected {len(sent)} bytes here, received {len(received)}; "
         f"expected {sent[offset : offset + 16]!r}..., received {received[offset : offset + 16]!r}..."
     )
+
+
+def round_trip_times(sock: socket.socket, count: int, *, timeout: float = IO_TIMEOUT) -> list[float]:
+    """Seconds each of count lock-step 1-byte echoes took; TimeoutError, saying how far
+    it got, if one takes longer than timeout."""
+    times = []
+    previous_timeout = sock.gettimeout()
+    sock.settimeout(timeout)
+    try:
+        for number in range(count):
+            byte = bytes([number % 256])
+            started = time.monotonic()
+            sock.sendall(byte)
+            try:
+                assert sock.recv(1) == byte, f"round trip {number}: the echo was not the byte sent"
+            except TimeoutError:
+                raise TimeoutError(f"round trip {number}: no echo within {timeout}s") from None
+            times.append(time.monotonic() - started)
+    finally:
+        sock.settimeout(previous_timeout)
+    return times

@@ -4,9 +4,12 @@ here or running elsewhere, and their state at rest (descriptors, threads) to ret
 
 from __future__ import annotations
 
+import contextlib
 import resource
+import signal
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -51,7 +54,7 @@ def broken_script(name: str) -> Path:
 
 
 def spec_for(name: str) -> ServerSpec:
-    """One of our models (`python -m blocking`), or a broken server (`broken/upper`)."""
+    """One of our models (`python3 -m blocking`), or a broken server (`broken/upper`)."""
     if name.startswith(BROKEN_PREFIX):
         module = f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"
         return ServerSpec(name, (sys.executable, "-m", module, "--port", PORT), lifecycle=True)
@@ -65,16 +68,45 @@ def one_server(config: PytestConfig, model: str) -> ServerSpec:
     return spec_for(name)
 
 
-def raise_own_fd_limit(needed: int) -> None:
-    """Let this test process (and the servers it starts from now on) open `needed`
-    descriptors, raising the soft limit up to the hard one; fail if even that is short."""
+@contextlib.contextmanager
+def raised_fd_limit(needed: int) -> Iterator[None]:
+    """Let this test process (and the servers it starts meanwhile, which inherit it)
+    open `needed` descriptors, raising the soft limit up to the hard one; fail if even
+    that is short. The limit is restored afterwards: later tests on this worker, and
+    the servers they start, must see the limit the run began with."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= needed:
+        yield
         return
     assert hard == resource.RLIM_INFINITY or hard >= needed, (
         f"this test needs {needed} file descriptors; the hard limit (ulimit -Hn) is {hard}"
     )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextlib.contextmanager
+def frozen(server: ServerProcess) -> Iterator[None]:
+    """Stop the server process (SIGSTOP), so connections wait unaccepted, then go on."""
+    server.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.send_signal(signal.SIGCONT)
+
+
+def ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def quiet_baseline(server: ServerProcess, measure: Callable[[int], int]) -> int:

@@ -4,13 +4,17 @@ reading back until the server stops taking them, then read back and checked byte
 
 from __future__ import annotations
 
+import contextlib
 import random
 import selectors
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from tests.clients import assert_echoed, recv_some
+from hypothesis import strategies as st
+
+from tests.clients import IO_TIMEOUT, assert_echoed, recv_some
 
 
 class PatternStream:
@@ -96,3 +100,44 @@ def read_back_stream(sock: socket.socket, stream: PatternStream, size: int, *, t
         if time.monotonic() > deadline:
             raise TimeoutError(f"no EOF within {timeout}s ({offset} of {size} bytes received)")
     assert offset == size, f"EOF after {offset} of {size} bytes"
+
+
+def read_whole_stream(
+    sock: socket.socket, stream: PatternStream, size: int, *, on_progress: Callable[[int], None]
+) -> int:
+    """Send the first size bytes of stream from a thread, then half-close, while reading
+    the echo here; every byte read must be the stream's next. Returns the bytes echoed
+    before the server's FIN or reset: a server that stops early leaves a prefix, and
+    the sender's broken pipe is then expected. on_progress(received) after each read."""
+
+    def send_all() -> None:
+        with contextlib.suppress(OSError):  # the server went: what it echoed says what it took
+            for offset in range(0, size, PatternStream.BLOCK):
+                sock.sendall(stream.read(offset, min(PatternStream.BLOCK, size - offset)))
+            sock.shutdown(socket.SHUT_WR)
+
+    received = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sending = pool.submit(send_all)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := recv_some(sock, 1 << 16, received=received, expected=size):
+                assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
+                received += len(chunk)
+                on_progress(received)
+        sending.result(timeout=IO_TIMEOUT)
+    return received
+
+
+# Sizes where a server's buffering shows its edges: nothing, one byte, either side of
+# the default 64 KiB buffer, and either side of two of them.
+EDGE_SIZES = (0, 1, 65535, 65536, 65537, (128 << 10) - 1, 128 << 10, (128 << 10) + 1)
+
+
+def payloads(max_size: int, *, min_size: int = 0) -> st.SearchStrategy[bytes]:
+    """Payloads for hypothesis, their size drawn on purpose: an edge size half the time,
+    any size up to max_size otherwise; the bytes drawn as a seed (cheap at 256 KiB) or,
+    for short payloads, byte by byte, which hypothesis then shrinks well."""
+    edges = [size for size in EDGE_SIZES if min_size <= size <= max_size]
+    sizes = st.one_of(st.sampled_from(edges), st.integers(min_size, max_size))
+    seeded = st.builds(lambda size, seed: random.Random(seed).randbytes(size), sizes, st.integers(0, 2**32))
+    return st.one_of(seeded, st.binary(min_size=min_size, max_size=min(64, max_size)))

@@ -35,7 +35,7 @@ def test_load_generator_notices_a_wrong_echo() -> None:
 
 
 def test_a_small_run_writes_every_output(tmp_path: Path) -> None:
-    """python -m bench end to end, shrunk: two servers, a small load, idle connections."""
+    """python3 -m bench end to end, shrunk: two servers, a small load, idle connections."""
     arguments = ["--servers", "epoll_mux,asyncio Protocol", "--scenarios", "throughput,idle"]
     arguments += ["--connections", "4", "--sizes", "64", "--idle", "20", "--seconds", "0.2"]
     arguments += ["--repeats", "2", "--warmup", "0.1", "--output", str(tmp_path)]

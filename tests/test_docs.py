@@ -14,6 +14,7 @@ moved fails here, with where its code is now and the anchor to write instead.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -22,11 +23,19 @@ from urllib.parse import unquote
 
 import pytest
 
+from bench import report
+from docs import syscalls, waits
 from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-GUIDE = ["README.md", *(f"{model}.md" for model in registry.names()), "comparison.md", "io-models.md"]
+GUIDE = [
+    "README.md",
+    *(f"{model}.md" for model in registry.names()),
+    "comparison.md",
+    "io-models.md",
+    "which-model.md",
+]
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
 # An inline link or image: [text](target) or [text](target "title"). The text may hold
@@ -262,3 +271,58 @@ def test_each_model_page_links_its_lines(model: str) -> None:
     assert any(target.startswith(f"../{model}/server.py#L") for target in targets), (
         f"docs/{model}.md links to no lines of {model}/server.py"
     )
+
+
+# Every benchmark figure and verdict in the docs is drawn from a committed run's JSON.
+VERDICT_WORDS = re.compile(r"\b(missed|within spread|real miss|targets? (?:is |are |was |were )?met)\b", re.I)
+GENERATED = re.compile(r"<!-- begin (?P<name>[^:]+):.*?<!-- end (?P=name) -->", re.DOTALL)
+
+
+def test_bench_pages_agree_with_their_runs() -> None:
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in report.committed_pages().items()
+        if path.read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"{', '.join(stale)} disagree with docs/bench/*.json: run python3 -m bench.report"
+
+
+def test_a_different_run_would_change_the_verdicts() -> None:
+    """The check above can fail: one figure moved and the README's section no longer matches."""
+    run = report.load(report.TARGETS_RUN)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert report.verdicts(run) in readme
+    uvloop = next(r for r in run["results"] if r["server"] == "uvloop Protocol" and r["size"] == 64)
+    uvloop["round_trips_per_second"] /= 2  # now epoll_mux beats it twice over
+    assert report.verdicts(run) not in readme
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_no_verdict_is_written_by_hand(page: Path) -> None:
+    text = GENERATED.sub("", page.read_text(encoding="utf-8"))
+    typed = sorted({match.group(0) for match in VERDICT_WORDS.finditer(text)})
+    assert not typed, f"{page_id(page)} judges a target by hand ({typed}): let bench.report write it"
+
+
+def test_syscall_page_agrees_with_its_run() -> None:
+    run = json.loads(syscalls.SAVED.read_text(encoding="utf-8"))
+    assert (DOCS / "syscalls.md").read_text(encoding="utf-8") == syscalls.page(run), (
+        "docs/syscalls.md disagrees with docs/syscalls.json: python3 -m docs.syscalls --render"
+    )
+
+
+def test_syscall_page_shows_no_count_below_zero() -> None:
+    """Baseline noise can leave a count below zero: it shows as a marked 0.00, explained."""
+    run = json.loads(syscalls.SAVED.read_text(encoding="utf-8"))
+    run["figures"]["epoll_mux"]["others"] = -0.04
+    text = syscalls.page(run)
+    assert "-0.04" not in text.split("| **total**")[0], "a negative count in the table"
+    assert "0.00\\*" in text and "epoll_mux's others (-0.04)" in text
+
+
+def test_the_picture_is_drawn_from_the_model_list() -> None:
+    """docs/waits.svg is what docs/waits.py draws now, one lane per model, in the reading order."""
+    drawn = waits.svg(registry.models())
+    assert (DOCS / "waits.svg").read_text(encoding="utf-8") == drawn, "stale: run python3 -m toolkit.generate"
+    lanes = re.findall(r'font-family="monospace" font-weight="bold">([^<]+)<', drawn)
+    assert lanes == list(registry.names())

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conformance.report import (
     Report,
+    Result,
+    Variant,
     case_sort_key,
     load,
     main,
@@ -30,27 +32,30 @@ pytestmark = pytest.mark.timeout(30)
 PAYLOAD = "<script>alert('echo')</script>"
 
 
+def variant(name: str, outcome: str, message: str = "", details: str = "", *measured: str) -> Variant:
+    return {"name": name, "outcome": outcome, "message": message, "details": details, "measured": [*measured]}
+
+
 def result(
-    case: str, server: str, verdict: str, reason: str = "", variants: list[Report] | None = None
-) -> Report:
-    unnamed = {"name": "", "outcome": verdict, "message": "", "details": ""}
+    case: str, server: str, verdict: str, reason: str = "", variants: list[Variant] | None = None
+) -> Result:
     return {
         "case": case,
         "server": server,
         "verdict": verdict,
         "reason": reason,
         "duration": 0.1,
-        "variants": variants if variants is not None else [unnamed],
+        "variants": variants if variants is not None else [variant("", verdict)],
     }
 
 
 def sample_report() -> Report:
-    failure = {
-        "name": "0xff",
-        "outcome": "fail",
-        "message": "AssertionError: echo differs at byte 5",
-        "details": f"def test():\n>   assert echoed == {PAYLOAD}\nE   AssertionError",
-    }
+    failure = variant(
+        "0xff",
+        "fail",
+        "AssertionError: echo differs at byte 5",
+        f"def test():\n>   assert echoed == {PAYLOAD}\nE   AssertionError",
+    )
     return {
         "schema": 1,
         "suite": "io-models conformance",
@@ -93,7 +98,7 @@ def sample_report() -> Report:
                 "remote",
                 "fail",
                 "AssertionError: echo differs at byte 5",
-                [{"name": "nul", "outcome": "pass", "message": "", "details": ""}, failure],
+                [variant("nul", "pass"), failure],
             ),
             result("1.10", "select_mux", "deviation", "one extra chunk"),
             result("1.10", "remote", "pass"),
@@ -178,7 +183,7 @@ def test_merge_of_one_server_runs() -> None:
     assert [server["name"] for server in merged["servers"]] == ["select_mux", "remote"]
     assert [case["id"] for case in merged["cases"]] == ["1.2", "1.10", "2.1"]
     verdicts = {(entry["case"], entry["server"]): entry["verdict"] for entry in merged["results"]}
-    assert verdicts[("1.2", "select_mux")] == "fail", "the later run's result replaces the earlier"
+    assert verdicts[("1.2", "select_mux")] == "fail", "the worse verdict stays, whichever run came last"
     assert verdicts[("1.10", "select_mux")] == "deviation"
     assert verdicts[("1.2", "remote")] == "fail"
     assert merged["command"] == "tox -e select_mux; tox -e remote"
@@ -233,7 +238,7 @@ def test_cli_without_inputs_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_measured_figures_are_listed_escaped() -> None:
     report = sample_report()
-    measured = {"name": "", "outcome": "pass", "message": "", "details": "", "measured": [f"1 KiB {PAYLOAD}"]}
+    measured = variant("", "pass", "", "", f"1 KiB {PAYLOAD}")
     report["results"].append(result("2.1", "select_mux", "pass", variants=[measured]))
     assert f"- 2.1 select_mux: 1 KiB {PAYLOAD}" in render_markdown(report)
     html = render_html(report)
@@ -241,3 +246,19 @@ def test_measured_figures_are_listed_escaped() -> None:
     assert PAYLOAD not in html
     assert "<li>2.1 <b>select_mux</b>: 1 KiB &lt;script&gt;" in html
     assert "Measured" not in render_html(sample_report())  # no figures, no section
+
+
+def test_merge_keeps_the_worst_verdict_and_names_its_interpreter() -> None:
+    on_py310 = only(sample_report(), "select_mux", "tox -e py310")
+    on_py310["machine"] = {**on_py310["machine"], "python": "3.10.14"}
+    on_py310["results"] = [result("1.2", "select_mux", "fail", "AssertionError: echo differs")]
+    on_py313 = only(sample_report(), "select_mux", "tox -e py313")
+    on_py313["machine"] = {**on_py313["machine"], "python": "3.13.1"}
+
+    for runs in ([on_py310, on_py313], [on_py313, on_py310]):  # whichever came last
+        [merged] = [entry for entry in merge(runs)["results"] if entry["case"] == "1.2"]
+        assert merged["verdict"] == "fail", "a pass on one interpreter hid a fail on another"
+        assert merged["reason"] == "AssertionError: echo differs (on CPython 3.10.14)"
+    # Runs that agree keep their reason as it was.
+    [agreed] = [entry for entry in merge([on_py313, on_py313])["results"] if entry["case"] == "1.10"]
+    assert agreed["reason"] == "one extra chunk"

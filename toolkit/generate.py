@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from docs import waits
 from toolkit import registry
 from toolkit.registry import ROOT
 
@@ -162,6 +163,9 @@ def stale(root: Path = ROOT) -> dict[Path, str]:
             changed[path] = fresh
     if missing := set(SECTIONS) - found:
         raise ValueError(f"no file has the generated section(s) {', '.join(sorted(missing))}")
+    picture = root / "docs/waits.svg"  # a lane per model, drawn from the declarations
+    if picture.read_text(encoding="utf-8") != (drawn := waits.svg(registry.models())):
+        changed[picture] = drawn
     return changed
 
 

@@ -6,7 +6,9 @@ that needs a package: psutil, from the bench and test extras.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
@@ -66,3 +68,30 @@ def set_fd_limit(pid: int, soft: int) -> None:
     """Lower (or raise, up to the hard limit) a running process's RLIMIT_NOFILE: prlimit(2)."""
     _, hard = psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE)
     psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (soft, hard))
+
+
+def child_processes(pid: int) -> int:
+    """How many processes the server has started and still runs (socat forks one per client)."""
+    return len(psutil.Process(pid).children(recursive=True))
+
+
+def soft_fd_limit(pid: int) -> int:
+    """The process's soft RLIMIT_NOFILE as its kernel enforces it: /proc/PID/limits."""
+    limits = Path(f"/proc/{pid}/limits").read_text(encoding="ascii")
+    [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    return int(line.split()[3])
+
+
+def kernel_queued(sock: socket.socket) -> int:
+    """Bytes of this loopback connection the kernel holds, at both ends: each end's send
+    queue (unsent or unacknowledged) and receive queue (not yet read), from
+    /proc/net/tcp{,6}. What a client pushed, less this, is what the server process holds."""
+    ends = {sock.getsockname()[1], sock.getpeername()[1]}
+    queued = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()
+            local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+            if {local, remote} == ends:
+                queued += sum(int(queue, 16) for queue in fields[4].split(":"))  # tx_queue:rx_queue
+    return queued

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
@@ -58,10 +59,12 @@ class ServerSpec:
     # A limit the model declares on purpose: the most connections it can ever hold
     # (select_mux: select() cannot watch a descriptor >= FD_SETSIZE, 1024).
     connection_cap: int | None = None
+    variant: str = ""  # "ipv6": the same server, started with the arguments below
+    extra_args: tuple[str, ...] = ()
 
     def argv(self, port: int, *extra_args: str) -> list[str]:
         assert self.command is not None, f"{self.name} runs elsewhere; the suite cannot start it"
-        return [part.replace(PORT, str(port)) for part in self.command] + list(extra_args)
+        return [part.replace(PORT, str(port)) for part in self.command] + [*self.extra_args, *extra_args]
 
     def shown_command(self) -> str | None:
         """The command as a reader would type it: `python`, not this machine's path to it."""
@@ -112,6 +115,27 @@ def accepts(address: Address) -> bool:
     return True
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Does process pid hold a socket listening on port? Its descriptors (/proc/PID/fd)
+    against the kernel's listeners (/proc/net/tcp{,6}, state 0A)."""
+    try:
+        links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:  # gone, or not ours to look at
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()  # sl local remote state ... inode
+            listening = fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+            if listening and f"socket:[{fields[9]}]" in links:
+                return True
+    return False
+
+
+class ServerNotReady(Exception):
+    """The server exited, or stayed silent, before it was ready: never a case's own
+    assertion, so a declared deviation does not excuse it."""
+
+
 class ServerProcess:
     """A server the suite started, running until close(); usable as a context manager.
 
@@ -136,6 +160,7 @@ class ServerProcess:
         )
         self.pid: int = self.process.pid
         self.ready_line: str | None = None
+        self._closed_with: tuple[str, str] | None = None  # (stdout, stderr) once closed
         try:
             self.address = self._wait_until_ready(("127.0.0.1", port), spec.lifecycle, ready_timeout)
         except BaseException:
@@ -148,15 +173,17 @@ class ServerProcess:
             if match := READY_LINE.search(self.stdout_text()):
                 self.ready_line = match[0]
                 return (match["ipv6"] or match["ipv4"], int(match["port"]))
-            if not announces and accepts(address):
+            # Running first, and listening itself: with a free port picked for it, a
+            # server that lost the race for that port exits, while whoever won accepts.
+            if not announces and self.running() and accepts(address) and listens_on(self.pid, address[1]):
                 return address
             if not self.running():
-                raise AssertionError(
+                raise ServerNotReady(
                     f"server exited with {self.process.returncode} before it was ready; "
                     f"stderr:\n{self.stderr_text()}"
                 )
             if time.monotonic() > deadline:
-                raise AssertionError(f"not ready within {timeout}s; stderr:\n{self.stderr_text()}")
+                raise ServerNotReady(f"not ready within {timeout}s; stderr:\n{self.stderr_text()}")
             time.sleep(0.01)
 
     def send_signal(self, signum: int) -> None:
@@ -170,10 +197,10 @@ class ServerProcess:
         return self.process.poll() is None
 
     def stdout_text(self) -> str:
-        return read_whole(self._stdout)
+        return self._closed_with[0] if self._closed_with else read_whole(self._stdout)
 
     def stderr_text(self) -> str:
-        return read_whole(self._stderr)
+        return self._closed_with[1] if self._closed_with else read_whole(self._stderr)
 
     def close(self, grace: float = STOP_TIMEOUT) -> None:
         """Stop the server politely (SIGTERM), then firmly (SIGKILL) if it has not exited
@@ -187,6 +214,8 @@ class ServerProcess:
                 self.process.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        if not self._closed_with:  # what it wrote stays readable, for checks after the stop
+            self._closed_with = self.stdout_text(), self.stderr_text()
         self._stdout.close()
         self._stderr.close()
 

@@ -10,6 +10,8 @@ from asyncio_io import MODEL
 from common import parse_config
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("7.12", "9.1")
+
 
 def main() -> None:
     config = parse_config(

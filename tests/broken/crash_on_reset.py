@@ -7,6 +7,8 @@ import threading
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("4.4", "4.5")
+
 
 def serve_client(sock: socket.socket, buffer_size: int) -> None:
     with sock:  # DEFECT: a reset is routine, but nothing here handles ConnectionResetError

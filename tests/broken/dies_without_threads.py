@@ -11,6 +11,8 @@ from blocking import MODEL
 from common import parse_config
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("9.7",)
+
 
 class EchoServer(model.EchoServer):
     def accept_client(self) -> None:

@@ -7,6 +7,8 @@ from common import Config, parse_config
 from common.declaration import Model
 from tests.broken.harness import echo_correctly, run
 
+CAUGHT_BY = ("8.3",)
+
 
 def no_drain_deadline(model: Model, description: str) -> Config:
     config = parse_config(model, description)

@@ -8,6 +8,8 @@ import socket
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("9.5",)
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 

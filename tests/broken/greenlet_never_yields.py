@@ -10,6 +10,8 @@ from common import READ_SIZE, parse_config
 from gevent_io import MODEL
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("tests/test_gevent_io.py::test_a_fast_stream_does_not_stall_the_others",)
+
 
 class EchoServer(model.EchoServer):
     def serve_client(self, client: model.Client) -> None:

@@ -9,6 +9,8 @@ from common import Config
 from common.declaration import Model
 from tests.broken.harness import echo_correctly, run
 
+CAUGHT_BY = ("7.7", "7.8", "7.10")
+
 
 def parse_by_hand(model: Model, description: str) -> Config:
     # DEFECT: no checks, no usage line, no exit 2; unknown options are ignored

@@ -7,6 +7,8 @@ import socket
 from common import Config
 from tests.broken.harness import echo_correctly, run
 
+CAUGHT_BY = ("7.11",)
+
 
 def listen_ipv6_only(config: Config) -> socket.socket:
     family, _, _, _, address = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)[0]

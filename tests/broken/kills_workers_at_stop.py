@@ -10,6 +10,8 @@ from common import parse_config
 from prefork import DEFAULT_LOOP, MODEL
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("tests/test_prefork.py::test_a_stop_drains_every_worker",)
+
 
 class EchoServer(model.EchoServer):
     def stop_accepting(self) -> None:

@@ -7,6 +7,8 @@ import socket
 from common import Config
 from tests.broken.harness import echo_correctly, run
 
+CAUGHT_BY = ("7.7",)
+
 
 def listen_bare(config: Config) -> socket.socket:
     return socket.create_server((config.host, config.port), backlog=config.backlog)  # DEFECT: no except

@@ -10,6 +10,8 @@ from common import Config, parse_config
 from selectors_mux import MODEL
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("8.6",)
+
 log = logging.getLogger("limits")
 
 

@@ -5,6 +5,8 @@ import socket
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("4.1", "4.2")
+
 connections: set[socket.socket] = set()  # every client being served
 
 

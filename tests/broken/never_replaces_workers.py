@@ -9,6 +9,8 @@ from common import parse_config
 from prefork import DEFAULT_LOOP, MODEL
 from tests.broken.harness import declaration
 
+CAUGHT_BY = ("tests/test_prefork.py::test_a_killed_worker_is_replaced",)
+
 
 class EchoServer(model.EchoServer):
     def reap(self) -> None:

@@ -8,6 +8,8 @@ import socket
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("8.4",)
+
 
 def serve_client(sock: socket.socket, buffer_size: int) -> None:
     while True:

@@ -6,6 +6,8 @@ import logging
 
 from tests.broken.harness import echo_correctly, run
 
+CAUGHT_BY = ("9.1",)
+
 log = logging.getLogger("spins_at_emfile")
 
 

@@ -6,6 +6,8 @@ import socket
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("2.1", "2.2")
+
 
 def serve_client(sock: socket.socket, buffer_size: int) -> None:
     with sock, contextlib.suppress(OSError):  # a reset or broken pipe ends this client only

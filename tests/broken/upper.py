@@ -5,6 +5,8 @@ import socket
 
 from tests.broken.harness import run
 
+CAUGHT_BY = ("1.1", "1.2", "1.6")
+
 
 def serve_client(sock: socket.socket, buffer_size: int) -> None:
     with sock, contextlib.suppress(OSError):  # a reset or broken pipe ends this client only

@@ -9,9 +9,12 @@ no process to measure) gets "not applicable" for the whole group, never a pass.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -79,11 +82,21 @@ def group_of(case_id: str) -> Group:
 
 
 Test = TypeVar("Test", bound=Callable[..., object])
+DECLARED: dict[str, str] = {}  # case id -> title, as each @case is applied on import
+
+
+def all_cases() -> dict[str, str]:
+    """Every case id of the suite, with its title: imports each test module of this package."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name.startswith("test_"):
+            importlib.import_module(f"{__package__}.{module.name}")
+    return DECLARED
 
 
 def case(case_id: str, title: str, *, timeout: float) -> Callable[[Test], Test]:
     """Number a test as a conformance case; its timeout also bounds it under pytest-timeout."""
     group_of(case_id)  # an id outside every group is a mistake at import, not in a report
+    DECLARED[case_id] = title
 
     def number(test: Test) -> Test:
         marked: Test = pytest.mark.case(id=case_id, title=title, timeout=timeout)(test)

@@ -10,33 +10,42 @@ apply to each, the fixtures that start them, and the report of verdicts.
 Verdicts: pass; fail; not applicable (the case needs what this server cannot give,
 e.g. a process to measure, or the model needs what this machine lacks, as its
 declaration's probe says: the reason is the line the model exits with); deviation
-(the server declares, with a reason, that it does not meet the case: xfail, strict,
-so a deviation that starts passing fails).
+(the server declares, with a reason, that it does not meet the case: that excuses the
+case's own assertion, nothing else, and strictly, so a deviation that starts passing
+fails).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import shlex
-import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import settings
 
-from common import __version__
-from tests.conformance import report as reports
-from tests.conformance.cases import GROUPS, Needs, group_of
-from tests.servers import BROKEN_PREFIX, RunningElsewhere, Server, StartServer, broken_script, spec_for
+from common.lifecycle import host_and_port
+from tests.conformance.cases import Needs, all_cases, group_of
+from tests.conformance.report import ServerEntry
+from tests.conformance.verdicts import CONFORMANCE, Collector
+from tests.servers import (
+    BROKEN_PREFIX,
+    RunningElsewhere,
+    Server,
+    StartServer,
+    broken_script,
+    ipv6_loopback_available,
+    spec_for,
+)
 from toolkit import registry
 from toolkit.process import PORT, ServerProcess, ServerSpec
 
 SERVERS = pytest.StashKey[list[ServerSpec]]()
+IPV6 = "ipv6"
+MAX_IPV6_GROUP = 6  # groups 7-10 are about the command line and the process, not the family
+# One case or two from each of groups 1-6, a few seconds a server: the default run's IPv6.
+IPV6_SAMPLE = frozenset({"1.1", "1.4", "2.1", "2.4", "3.1", "3.5", "4.1", "4.6", "5.2", "6.2"})
+DEVIATION = pytest.StashKey[str]()  # on an item whose case the server declares it deviates from
 SOAK_CYCLES = 10_000  # in the default run; tox -e soak runs ten times as many
 
 NOT_APPLICABLE = {
@@ -54,7 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--server-cmd",
-        help=f"test a server the suite starts: a command with {PORT} where the port goes",
+        help=f"test a server the suite starts: a command with {PORT} where the port goes, run "
+        "without a shell (the suite signals and measures the process it starts); for shell syntax, "
+        f"wrap it: \"sh -c 'cd DIR && exec ./server {PORT}'\"",
     )
     group.addoption("--target", help="test a server already running at HOST:PORT (groups 1-4 only)")
     group.addoption("--server-name", help="the name of the --server-cmd or --target server in the report")
@@ -69,6 +80,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="CASE=REASON",
         help="declare that the server under test deviates from a case, and why (repeatable)",
+    )
+    group.addoption(
+        "--ipv6",
+        action="store_true",
+        help="run all of groups 1-6 over IPv6 too (servers started with --host ::1); "
+        f"by default only {', '.join(sorted(IPV6_SAMPLE))} are",
     )
     group.addoption("--cases", help="comma-separated groups (3) and cases (4.2) to run (default: all)")
     group.addoption("--report", type=Path, metavar="DIR", help="write conformance.{json,html,md} to DIR")
@@ -87,8 +104,28 @@ def parse_deviations(declared: list[str]) -> dict[str, str]:
         case_id, separator, reason = declaration.partition("=")
         if not separator or not reason.strip():
             raise pytest.UsageError(f"--deviation {declaration!r}: expected CASE=REASON")
+        if case_id.strip() not in all_cases():  # a typo would otherwise excuse nothing, silently
+            raise pytest.UsageError(f"--deviation {declaration!r}: no case {case_id.strip()!r}")
         deviations[case_id.strip()] = reason.strip()
     return deviations
+
+
+SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "<", ">", ">>", "(", ")"})
+
+
+def parse_server_cmd(command: str) -> tuple[str, ...]:
+    """The argv of --server-cmd. No shell runs it: the suite signals and measures the
+    process it starts, which must be the server itself, not a shell waiting on it."""
+    if PORT not in command:
+        raise pytest.UsageError(f"--server-cmd: put {PORT} where the port goes")
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    if operators := SHELL_OPERATORS.intersection(lexer):
+        raise pytest.UsageError(
+            f"--server-cmd runs no shell, so {' '.join(sorted(operators))} would reach the server as "
+            f"arguments; wrap it, with exec so the signals reach the server: "
+            f"--server-cmd \"sh -c 'cd DIR && exec ./server {PORT}'\""
+        )
+    return tuple(shlex.split(command))
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -98,23 +135,14 @@ def parse_target(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def shown_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def servers_under_test(config: pytest.Config) -> list[ServerSpec]:
     option = config.getoption
     deviations = parse_deviations(option("--deviation"))
     servers = []
     if command := option("--server-cmd"):
-        if PORT not in command:
-            raise pytest.UsageError(f"--server-cmd: put {PORT} where the port goes")
+        argv = parse_server_cmd(command)
         name = option("--server-name") or "server-cmd"
-        servers.append(
-            ServerSpec(
-                name, tuple(shlex.split(command)), lifecycle=option("--lifecycle"), deviations=deviations
-            )
-        )
+        servers.append(ServerSpec(name, argv, lifecycle=option("--lifecycle"), deviations=deviations))
     if target := option("--target"):
         name = option("--server-name") or target
         servers.append(ServerSpec(name, target=parse_target(target), deviations=deviations))
@@ -143,6 +171,27 @@ def capabilities(spec: ServerSpec) -> list[Needs]:
     return offered
 
 
+def runs_over_ipv6(spec: ServerSpec, case_id: str, config: pytest.Config) -> bool:
+    """Whether a case runs on this spec, as far as IPv6 goes: everywhere on IPv4; on the
+    ::1 variant, groups 1-6 with --ipv6, and a cheap sample of them by default."""
+    if spec.variant != IPV6:
+        return True
+    if group_of(case_id).number > MAX_IPV6_GROUP:
+        return False
+    return config.getoption("--ipv6") or case_id in IPV6_SAMPLE
+
+
+def server_entry(spec: ServerSpec) -> ServerEntry:
+    """How the report names a server, says how it was reached, and what it offers."""
+    return {
+        "name": spec.name,
+        "command": spec.shown_command(),
+        "address": None if spec.target is None else host_and_port(*spec.target),
+        "capabilities": [need.value for need in capabilities(spec)],
+        "deviations": dict(spec.deviations),
+    }
+
+
 def selected(case_id: str, wanted: str | None) -> bool:
     if not wanted:
         return True
@@ -154,15 +203,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "case(id, title, timeout): a numbered conformance case")
     config.stash[SERVERS] = servers_under_test(config)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) reports
-        config.pluginmanager.register(Collector(config), "conformance-collector")
+        entries = [server_entry(spec) for spec in config.stash[SERVERS]]
+        config.pluginmanager.register(Collector(config, entries), "conformance-collector")
+
+
+def with_ipv6_variants(servers: list[ServerSpec]) -> list[ServerSpec]:
+    """Each server, then, for one that takes io-models' --host, the same on ::1. Not the
+    broken servers: each is there for its one defect, which no address family changes."""
+    if not ipv6_loopback_available():
+        return servers
+    variants = [
+        dataclasses.replace(spec, variant=IPV6, extra_args=("--host", "::1"))
+        for spec in servers
+        if spec.lifecycle and not spec.unavailable and not spec.name.startswith(BROKEN_PREFIX)
+    ]
+    return servers + variants
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server_spec" in metafunc.fixturenames:
-        servers = metafunc.config.stash[SERVERS]
+        servers = with_ipv6_variants(metafunc.config.stash[SERVERS])
         # Module scope: the module-scoped `server` fixture then starts one process per
         # server per test module, not one per test.
-        metafunc.parametrize("server_spec", servers, ids=[spec.name for spec in servers], scope="module")
+        ids = [f"{spec.name}-{spec.variant}" if spec.variant else spec.name for spec in servers]
+        metafunc.parametrize("server_spec", servers, ids=ids, scope="module")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -181,7 +245,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = f"{item.module.__name__}.{item.originalname}"
         if seen.setdefault(case_id, function) != function:
             raise pytest.UsageError(f"case {case_id} is both {seen[case_id]} and {function}")
-        if not selected(case_id, config.getoption("--cases")):
+        if not selected(case_id, config.getoption("--cases")) or not runs_over_ipv6(spec, case_id, config):
             deselected.append(item)
             continue
         kept.append(item)
@@ -191,12 +255,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif needs not in capabilities(spec):
             item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE[needs]))
         elif case_id in spec.deviations:
-            item.add_marker(pytest.mark.xfail(reason=spec.deviations[case_id], strict=True))
-        variant = item.callspec.id.replace(spec.name, "", 1).strip("-")
-        item.user_properties.append(("conformance", {**mark.kwargs, "server": spec.name, "variant": variant}))
+            item.stash[DEVIATION] = spec.deviations[case_id]
+        variant = item.callspec.id.replace(spec.name, "", 1).strip("-")  # "ipv6-nul": family, parameter
+        item.user_properties.append((CONFORMANCE, {**mark.kwargs, "server": spec.name, "variant": variant}))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A declared deviation excuses the case's own assertion and nothing else: a setup
+    error, a timeout or a server that never got ready stays a fail. And strictly: a
+    case that passes despite its declaration fails, so declarations cannot go stale."""
+    report = yield
+    reason = item.stash.get(DEVIATION, None)
+    if reason is None or call.when != "call":
+        return report
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, AssertionError):
+        report.outcome = "skipped"
+        report.wasxfail = reason  # how pytest marks an xfail
+    elif report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"declared a deviation ({reason}), but the case passes"
+    return report
 
 
 # --- fixtures -----------------------------------------------------------------------
@@ -217,6 +301,27 @@ def server_process(server: Server) -> ServerProcess:
     """The shared server, for cases that measure its process (groups 5 and 6)."""
     assert isinstance(server, ServerProcess), "groups 5-6 need a server the suite started"
     return server
+
+
+@pytest.fixture(autouse=True)
+def server_unharmed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each case, the shared server must still run, with no traceback written
+    meanwhile: a crash or an unhandled error fails the case that caused it, even one
+    whose client saw nothing wrong."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("server")
+    if not isinstance(server, ServerProcess):  # a --target: nothing to look at
+        yield
+        return
+    written, was_running = len(server.stderr_text()), server.running()
+    yield
+    assert_unharmed(server, since=written)
+    assert server.running() or not was_running, (
+        f"the server exited with {server.process.returncode} during this case; stderr:\n"
+        f"{server.stderr_text()[written:][-2000:]}"
+    )
 
 
 @pytest.fixture
@@ -240,155 +345,11 @@ def start_server(server_spec: ServerSpec) -> Iterator[StartServer]:
         # The test has signalled it as it meant to; a server that is still running now
         # (it ignored the signal, or waits on a client) has had its chance.
         process.close(grace=1.0)
+    for process in started:
+        assert_unharmed(process)
 
 
-# --- verdicts and the report --------------------------------------------------------
-
-
-def severity(verdict: str) -> int:
-    """Higher is worse: a case's verdict is its worst item's, an item's its worst phase's."""
-    return -reports.SEVERITY.index(verdict)
-
-
-def outcome_of(report: pytest.TestReport) -> tuple[str, str]:
-    """One phase of one test as a verdict, with the reason or the one-line message."""
-    if report.skipped:
-        if hasattr(report, "wasxfail"):
-            return "deviation", str(report.wasxfail)
-        assert isinstance(report.longrepr, tuple)
-        return "n/a", str(report.longrepr[2]).removeprefix("Skipped: ")
-    if report.failed:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        message = str(getattr(crash, "message", "") or report.longreprtext).strip()
-        if "XPASS(strict)" in message:
-            message = f"declared a deviation ({message.split('] ', 1)[-1]}), but the case passes"
-        return "fail", message.splitlines()[0][:300] if message else "failed"
-    return "pass", ""
-
-
-class Collector:
-    """Gathers every conformance case's outcome (from all xdist workers: their reports
-    come back to the controller), then writes the report and prints the summary."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.started = time.monotonic()
-        self.cases: dict[str, dict[str, Any]] = {}
-        self.variants: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self.written: list[Path] = []
-
-    @pytest.hookimpl
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        info: dict[str, Any] | None = dict(report.user_properties).get("conformance")  # type: ignore[assignment]
-        if info is None or (report.when != "call" and report.passed):
-            return
-        case_id = info["id"]
-        self.cases[case_id] = {
-            "id": case_id,
-            "group": group_of(case_id).number,
-            "title": info["title"],
-            "timeout": info["timeout"],
-        }
-        verdict, message = outcome_of(report)
-        variant = self.variants.setdefault((case_id, info["server"]), {}).setdefault(
-            report.nodeid,
-            {"name": info["variant"], "outcome": "n/a", "message": "", "details": "", "duration": 0.0},
-        )
-        variant["duration"] += report.duration
-        # Figures a case measured on the way (record_property("measured", ...)).
-        variant.setdefault("measured", []).extend(
-            value for name, value in report.user_properties if name == "measured"
-        )
-        if severity(verdict) >= severity(variant["outcome"]):
-            variant.update(outcome=verdict, message=message)
-            if verdict == "fail":
-                variant["details"] = report.longreprtext
-
-    def results(self) -> list[dict[str, Any]]:
-        results = []
-        for (case_id, server_name), by_item in self.variants.items():
-            variants = list(by_item.values())
-            worst = max(variants, key=lambda variant: severity(variant["outcome"]))
-            results.append(
-                {
-                    "case": case_id,
-                    "server": server_name,
-                    "verdict": worst["outcome"],
-                    "reason": worst["message"],
-                    "duration": round(sum(variant["duration"] for variant in variants), 3),
-                    "variants": [
-                        {key: value for key, value in variant.items() if key != "duration"}
-                        for variant in variants
-                    ],
-                }
-            )
-        return results
-
-    def report(self) -> reports.Report:
-        servers = self.config.stash[SERVERS]
-        return {
-            "schema": 1,
-            "suite": "io-models conformance",
-            "version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {
-                "python": platform.python_version(),
-                "implementation": platform.python_implementation(),
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-            },
-            "hypothesis_profile": settings.get_current_profile_name(),
-            "command": shlex.join(["pytest", *self.config.invocation_params.args]),
-            "duration_seconds": round(time.monotonic() - self.started, 1),
-            "groups": [
-                {
-                    "number": group.number,
-                    "title": group.title,
-                    "needs": group.needs.value,
-                    "summary": group.summary,
-                }
-                for group in GROUPS.values()
-            ],
-            "cases": sorted(self.cases.values(), key=lambda case: reports.case_sort_key(case["id"])),
-            "servers": [
-                {
-                    "name": spec.name,
-                    "command": spec.shown_command(),
-                    "address": None if spec.target is None else shown_address(*spec.target),
-                    "capabilities": [need.value for need in capabilities(spec)],
-                    "deviations": dict(spec.deviations),
-                }
-                for spec in servers
-            ],
-            "results": self.results(),
-        }
-
-    @pytest.hookimpl(tryfirst=True)  # before the terminal summary, which names the files
-    def pytest_sessionfinish(self) -> None:
-        directory = self.config.getoption("--report")
-        if directory and self.variants:
-            self.written = reports.write_report(self.report(), directory)
-
-    @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.variants:
-            return
-        results = self.results()
-        counts = {verdict: 0 for verdict in reports.VERDICTS}
-        for result in results:
-            counts[result["verdict"]] += 1
-        tally = ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
-        servers = {server for _, server in self.variants}
-        terminalreporter.write_sep("-", "conformance")
-        terminalreporter.write_line(f"{len(self.cases)} cases x {len(servers)} servers: {tally}")
-        for result in sorted(results, key=lambda result: reports.case_sort_key(result["case"])):
-            if result["verdict"] == "fail":
-                terminalreporter.write_line(
-                    f"  {result['case']} {result['server']}: fail: {result['reason']}"
-                )
-        for result in sorted(results, key=lambda result: reports.case_sort_key(result["case"])):
-            for variant in result["variants"]:
-                for figure in variant.get("measured", []):
-                    terminalreporter.write_line(f"  {result['case']} {result['server']}: measured: {figure}")
-        for path in self.written:
-            terminalreporter.write_line(f"report: {path}")
+def assert_unharmed(server: ServerProcess, since: int = 0) -> None:
+    """No traceback in what the server wrote to stderr since that offset."""
+    written = server.stderr_text()[since:]
+    assert "Traceback" not in written, f"the server wrote a traceback:\n{written[-3000:]}"

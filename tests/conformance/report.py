@@ -20,9 +20,76 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-Report = dict[str, Any]
+# --- the schema (version 1): what a run writes and what a merge reads ---
+
+
+class Machine(TypedDict):
+    python: str  # platform.python_version()
+    implementation: str  # CPython, PyPy
+    platform: str
+    cpus: int | None
+
+
+class GroupEntry(TypedDict):
+    number: int
+    title: str
+    needs: str  # cases.Needs' value: address, process or lifecycle
+    summary: str
+
+
+class CaseEntry(TypedDict):
+    id: str  # "4.2": group 4, case 2
+    group: int
+    title: str
+    timeout: float
+
+
+class ServerEntry(TypedDict):
+    name: str
+    command: str | None  # as a reader would type it; None for a --target
+    address: str | None  # a --target's HOST:PORT; None for a server the suite started
+    capabilities: list[str]
+    deviations: dict[str, str]  # case id -> the declared reason
+
+
+class Variant(TypedDict):
+    """One pytest item of a case on a server (a parametrized case has several)."""
+
+    name: str  # the parameter's id; "" for an unparametrized case
+    outcome: str  # one of VERDICTS
+    message: str  # the one-line failure message, or the reason for n/a or deviation
+    details: str  # the whole traceback of a failure
+    measured: list[str]  # figures recorded on the way: record_property("measured", ...)
+
+
+class Result(TypedDict):
+    """One cell of the matrix: a case on a server, with its worst variant's verdict."""
+
+    case: str
+    server: str
+    verdict: str
+    reason: str
+    duration: float
+    variants: list[Variant]
+
+
+class Report(TypedDict):
+    schema: int
+    suite: str
+    version: str
+    created: str  # UTC, ISO 8601
+    machine: Machine
+    hypothesis_profile: str
+    command: str
+    duration_seconds: float
+    groups: list[GroupEntry]
+    cases: list[CaseEntry]
+    servers: list[ServerEntry]
+    results: list[Result]
+
+
 VERDICTS = ("pass", "fail", "deviation", "n/a")
 # Worst first: a group takes its worst verdict's colour, so one failure is never hidden by passes.
 SEVERITY = ("fail", "deviation", "pass", "n/a")
@@ -45,13 +112,16 @@ def load(path: Path) -> Report:
 
 
 def merge(reports: Sequence[Report]) -> Report:
-    """One report from several runs; for the same case and server, the later run's result wins."""
+    """One report from several runs. For the same case and server, the worst verdict
+    wins (fail over deviation over pass over n/a; the later run on a tie): tox runs the
+    suite once per interpreter, and a pass on one must not hide a fail on another. A
+    verdict that differs between runs names the interpreter it came from."""
     if not reports:
         raise ValueError("no reports to merge")
-    groups: dict[int, Any] = {}
-    cases: dict[str, Any] = {}
-    servers: dict[str, Any] = {}
-    results: dict[Pair, Any] = {}
+    groups: dict[int, GroupEntry] = {}
+    cases: dict[str, CaseEntry] = {}
+    servers: dict[str, ServerEntry] = {}
+    runs: defaultdict[Pair, list[tuple[Result, Machine]]] = defaultdict(list)
     for report in reports:
         for group in report["groups"]:
             groups.setdefault(group["number"], group)
@@ -60,7 +130,8 @@ def merge(reports: Sequence[Report]) -> Report:
         for server in report["servers"]:
             servers.setdefault(server["name"], server)
         for result in report["results"]:
-            results[result["case"], result["server"]] = result
+            runs[result["case"], result["server"]].append((result, report["machine"]))
+    results = [_worst(pair_runs) for pair_runs in runs.values()]
     return _ordered(
         {
             **reports[0],
@@ -71,9 +142,19 @@ def merge(reports: Sequence[Report]) -> Report:
             "groups": list(groups.values()),
             "cases": list(cases.values()),
             "servers": list(servers.values()),
-            "results": list(results.values()),
+            "results": results,
         }
     )
+
+
+def _worst(runs: list[tuple[Result, Machine]]) -> Result:
+    """The worst of one pair's results (the latest among equals), naming its interpreter
+    if the runs disagree."""
+    result, machine = min(reversed(runs), key=lambda run: SEVERITY.index(run[0]["verdict"]))
+    if len({run["verdict"] for run, _ in runs}) == 1:
+        return result
+    where = f"on {machine['implementation']} {machine['python']}"
+    return {**result, "reason": f"{result['reason']} ({where})" if result["reason"] else where}
 
 
 def _ordered(report: Report) -> Report:
@@ -93,18 +174,18 @@ def _ordered(report: Report) -> Report:
 # --- what both renderers say ---
 
 
-def _results(report: Report) -> dict[Pair, Report]:
+def _results(report: Report) -> dict[Pair, Result]:
     return {(result["case"], result["server"]): result for result in report["results"]}
 
 
-def _cases_by_group(report: Report) -> list[tuple[Report, list[Report]]]:
-    members: defaultdict[int, list[Report]] = defaultdict(list)
+def _cases_by_group(report: Report) -> list[tuple[GroupEntry, list[CaseEntry]]]:
+    members: defaultdict[int, list[CaseEntry]] = defaultdict(list)
     for case in report["cases"]:
         members[case["group"]].append(case)
     return [(group, members[group["number"]]) for group in report["groups"] if members[group["number"]]]
 
 
-def _group_summary(cases: list[Report], server: str, results: dict[Pair, Report]) -> tuple[str, str]:
+def _group_summary(cases: list[CaseEntry], server: str, results: dict[Pair, Result]) -> tuple[str, str]:
     """("5/7 pass, 2 fail", worst verdict) for one group on one server; ("", "") if none of it ran."""
     verdicts = Counter(
         results[case["id"], server]["verdict"] for case in cases if (case["id"], server) in results
@@ -121,7 +202,7 @@ def _group_summary(cases: list[Report], server: str, results: dict[Pair, Report]
     return ", ".join([f"{verdicts['pass']}/{len(cases)} pass", *counts]), worst
 
 
-def _failure_message(result: Report) -> str:
+def _failure_message(result: Result) -> str:
     failed = [variant["message"] for variant in result["variants"] if variant["outcome"] == "fail"]
     return str(result["reason"] or next(iter(failed), "failed"))
 
@@ -164,7 +245,7 @@ def _md_code(text: str) -> str:
     return f"{fence} {text} {fence}"
 
 
-def _md_mark(result: Report | None) -> str:
+def _md_mark(result: Result | None) -> str:
     return "" if result is None else MARKDOWN_MARKS[result["verdict"]]
 
 
@@ -253,7 +334,7 @@ def _anchor(case_id: str, server: str) -> str:
     return "fail-" + re.sub(r"[^\w.-]", "_", f"{case_id}-{server}")
 
 
-def _html_cell(result: Report | None) -> str:
+def _html_cell(result: Result | None) -> str:
     if result is None:
         return '<td class="not-run" title="not run"></td>'
     verdict = result["verdict"]
@@ -273,13 +354,13 @@ def _html_cell(result: Report | None) -> str:
     return f'<td class="fail">{link}<details><summary>fail</summary>{"".join(body)}</details></td>'
 
 
-def _html_column(server: Report) -> str:
+def _html_column(server: ServerEntry) -> str:
     # The tooltip says how the server was reached: its command line, or a --target's address.
     how = server["command"] or server["address"] or ""
     return f'<th scope="col" title="{_h(how)}">{_h(server["name"])}</th>'
 
 
-def _html_tables(report: Report, header: str, results: dict[Pair, Report]) -> str:
+def _html_tables(report: Report, header: str, results: dict[Pair, Result]) -> str:
     names = [server["name"] for server in report["servers"]]
     summary, bodies = [], []
     for group, cases in _cases_by_group(report):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import random
 import socket
+import sys
 import time
+
+import pytest
 
 from tests.clients import assert_echoed, connect, echo, recv_until_eof, reset
 from tests.conformance.cases import case
@@ -90,3 +93,18 @@ def test_broken_pipes_affect_no_other_client(server: Server) -> None:
                 # ECONNRESET; SIGPIPE for a server that did not ignore it).
                 leaver.sendall(payload)
         assert_still_serving(server, bystander)
+
+
+@case("4.6", "Data and FIN in one segment: all of it is echoed, then FIN", timeout=30)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: TCP_CORK is Linux's")
+def test_data_and_fin_in_one_segment(server: Server) -> None:
+    payload = random.Random(46).randbytes(1000)  # one segment's worth, under loopback's MSS
+    with connect(server.address) as sock:
+        # Corked, the kernel holds the data; the half-close then rides on the same
+        # segment once uncorked. The server's one wakeup brings both data and EOF: a
+        # server that takes EOF as "nothing to do" before echoing drops the data.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        assert_echoed(recv_until_eof(sock), payload)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 import socket
+import statistics
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -19,11 +22,20 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.clients import IO_TIMEOUT, connect, connect_served, echo, recv_exactly, recv_until_eof, reset
+from tests.clients import (
+    IO_TIMEOUT,
+    connect,
+    connect_served,
+    echo,
+    recv_exactly,
+    recv_until_eof,
+    reset,
+    round_trip_times,
+)
 from tests.conformance.cases import case
-from tests.servers import Server
+from tests.servers import RecordProperty, Server
 from tests.stalls import stall_ends_the_test
-from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from tests.streams import PatternStream, payloads, push_until_stalled, read_back_stream
 from toolkit.process import Address
 
 CLIENTS = 120
@@ -84,12 +96,66 @@ def test_client_that_never_reads_does_not_stall_others(server: Server) -> None:
         read_back_stream(hog, stream, pushed)
 
 
+INTERACTIVE_ROUND_TRIPS = 100
+# Far above a fair server's (a few ms, the bulk client's 64 KiB reads and writes taking
+# turns with the 1-byte ones), far below a starved client's: it waits for the bulk
+# client to pause, which it never does.
+MAX_MEDIAN_UNDER_LOAD = 0.02
+STARVED = 1.0  # one round trip this long means the interactive client is not being served
+BLOCK = random.Random(35).randbytes(1 << 16)
+FLOWING = 1 << 20  # echoed to the streaming client before the round trips start
+
+
+@case("3.5", "Fairness: a client streaming at full rate does not starve a lock-step one", timeout=60)
+def test_streaming_client_does_not_starve_an_interactive_one(
+    server: Server, record_property: RecordProperty
+) -> None:
+    stopping = threading.Event()
+    with connect(server.address) as bulk, connect(server.address) as interactive:
+        assert echo(bulk, b"bulk") == b"bulk"
+        interactive.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def stream() -> int:  # full rate: the next block as soon as the last one is taken
+            sent = 0
+            while not stopping.is_set():
+                bulk.sendall(BLOCK)
+                sent += len(BLOCK)
+            bulk.shutdown(socket.SHUT_WR)
+            return sent
+
+        def read_echo() -> int:
+            received = 0
+            while chunk := bulk.recv(1 << 16):
+                received += len(chunk)
+                if received >= FLOWING:
+                    flowing.set()
+            return received
+
+        flowing = threading.Event()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sending, reading = pool.submit(stream), pool.submit(read_echo)
+            try:
+                assert flowing.wait(IO_TIMEOUT), f"the streaming client's echo did not flow in {IO_TIMEOUT}s"
+                times = round_trip_times(interactive, INTERACTIVE_ROUND_TRIPS, timeout=STARVED)
+            finally:
+                stopping.set()
+            sent, received = sending.result(timeout=IO_TIMEOUT), reading.result(timeout=IO_TIMEOUT)
+    median = statistics.median(times)
+    record_property(
+        "measured",
+        f"lock-step round trip beside a {received >> 20} MiB stream: median {median * 1e3:.2f} ms",
+    )
+    assert received == sent, f"the streaming client got {received} of {sent} bytes back"
+    assert median < MAX_MEDIAN_UNDER_LOAD, f"median round trip {median * 1e3:.1f} ms beside a stream"
+
+
 # --- any order of events, on several clients at once (hypothesis) --------------------
 
 MAX_CLIENTS = 6
 # What a client may have sent and not read back yet. Small enough that the server's
 # buffers hold it all: a client in this machine never blocks in sendall().
-MAX_OWED = 256 << 10
+MAX_OWED = 128 << 10
+MAX_SEND = 128 << 10  # one send: an edge-sized one, with anything unread, reaches MAX_OWED
 
 
 @dataclass
@@ -110,6 +176,7 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
     the server's EOF, exactly what it sent."""
 
     clients = Bundle("clients")
+    owed_reads = 0  # sends that first had to read back MAX_OWED, over all examples
 
     def __init__(self, address: Address) -> None:
         super().__init__()
@@ -125,15 +192,22 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
         self.open.append(client)
         return client
 
-    @rule(client=clients, data=st.binary(min_size=1, max_size=16 << 10))
+    @rule(client=clients, data=payloads(MAX_SEND, min_size=1))
     @stall_ends_the_test()
     def send(self, client: Client, data: bytes) -> None:
         if client.half_closed or client not in self.open:
             return
         if client.owed + len(data) > MAX_OWED:
+            ClientsInAnyOrder.owed_reads += 1  # counted for the report: the branch is reached
             self.read_all_owed(client)
         client.sock.sendall(data)
         client.sent += data
+
+    @rule(client=clients, burst=st.lists(payloads(MAX_SEND, min_size=1), min_size=2, max_size=4))
+    def send_burst(self, client: Client, burst: list[bytes]) -> None:
+        """Several sends with no read between: what reaches MAX_OWED."""
+        for data in burst:
+            self.send(client, data)
 
     @rule(client=clients)
     @stall_ends_the_test()
@@ -188,9 +262,13 @@ class ClientsInAnyOrder(RuleBasedStateMachine):
 
 
 @case("3.4", "Clients connecting, sending, reading, half-closing and resetting in any order", timeout=180)
-def test_clients_in_any_order(server: Server) -> None:
+def test_clients_in_any_order(server: Server, record_property: RecordProperty) -> None:
+    ClientsInAnyOrder.owed_reads = 0
     run_state_machine_as_test(
         # Any factory will do, as hypothesis documents; its annotation says a class.
         lambda: ClientsInAnyOrder(server.address),  # type: ignore[arg-type]
         settings=settings(stateful_step_count=30),
+    )
+    record_property(
+        "measured", f"{ClientsInAnyOrder.owed_reads} sends first read back {MAX_OWED >> 10} KiB owed"
     )

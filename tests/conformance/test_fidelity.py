@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.clients import (
@@ -25,6 +25,7 @@ from tests.clients import (
 from tests.conformance.cases import case
 from tests.servers import Server
 from tests.stalls import stall_ends_the_test
+from tests.streams import payloads
 from toolkit.process import Address
 
 # Per example: ample for 256 KiB over loopback, short enough that a silent server
@@ -61,8 +62,9 @@ def test_nothing_unprompted(server: Server) -> None:
 
 
 # From one byte to 16 MiB, with the sizes either side of a power of two, where a server
-# that mishandles a full buffer or loses its last one shows it.
-SIZES = [1, 2, 1023, 65536, 65537, (1 << 20) + 1, 16 << 20]
+# that mishandles a full buffer or loses its last one shows it; 128 KiB + 1 is two full
+# default buffers and a byte.
+SIZES = [1, 2, 1023, 65535, 65536, 65537, (128 << 10) + 1, (1 << 20) + 1, 16 << 20]
 
 
 @case("1.4", "Payloads from 1 byte to 16 MiB come back whole, then EOF", timeout=90)
@@ -102,12 +104,17 @@ def test_many_small_writes_come_back_as_one_stream(server: Server) -> None:
         assert_echoed(recv_exactly(sock, len(payload)), payload)
 
 
-@case("1.7", "Any payload (hypothesis: any bytes, up to 256 KiB) is echoed exactly", timeout=120)
+ANY_PAYLOAD = payloads(256 << 10)
+
+
+@case("1.7", "Any payload (hypothesis: any bytes to 256 KiB, edge sizes often) echoes exactly", timeout=120)
 def test_any_payload(server: Server) -> None:
     echoes_any_payload(server.address)
 
 
-@given(payload=st.binary(max_size=256 << 10))
+@given(payload=ANY_PAYLOAD)
+@example(payload=bytes(128 << 10))  # all 0x00
+@example(payload=b"\xff" * ((128 << 10) + 1))  # all 0xff
 @stall_ends_the_test()
 def echoes_any_payload(address: Address, payload: bytes) -> None:
     # A fresh client per example, against the module's one server: examples must not

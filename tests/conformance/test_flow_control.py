@@ -18,9 +18,10 @@ from toolkit.measure import server_rss
 from toolkit.process import ServerProcess
 
 PUSH_LIMIT = 256 << 20
-# Far above the default 64 KiB cap plus the interpreter's noise, far below the push
-# limit: a server that buffers what it is pushed crosses it within the first 32 MiB.
-MAX_RSS_GROWTH = 32 << 20
+# The default 64 KiB cap, one read past it (asyncio's transport reads 256 KiB at a
+# time), and slack for the interpreter and the allocator: our models grow by 0 to
+# 360 KiB. A server that reads ahead of the cap by megabytes crosses it.
+MAX_RSS_GROWTH = 4 << 20
 # Once every buffer on the path is full, no send is accepted at all; a second without
 # one means the window is closed, not that a busy machine is slow.
 STALL = 1.0
@@ -43,8 +44,7 @@ def test_backpressure_bounds_server_memory(
         baseline = server_rss(server.pid)
         pushed = push_until_stalled(sock, stream, limit=PUSH_LIMIT, stall=STALL)
         growth = server_rss(server.pid) - baseline
-        record_property("bytes_pushed", pushed)
-        record_property("rss_growth_bytes", growth)
+        record_property("measured", f"{pushed >> 20} MiB pushed, RSS {growth >> 10:+} KiB")
         assert pushed < PUSH_LIMIT, "the server read 256 MiB from a client that read nothing back"
         assert growth < MAX_RSS_GROWTH, f"server RSS grew {growth} bytes while {pushed} bytes were pushed"
         # Everything pushed is still owed: after the half-close it must all come back.

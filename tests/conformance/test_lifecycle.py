@@ -15,24 +15,13 @@ import pytest
 from common import __version__
 from tests.clients import connect, connection_refused, echo, recv_until_eof
 from tests.conformance.cases import case
-from tests.servers import StartServer
+from tests.servers import StartServer, ipv6_loopback_available
 from toolkit.measure import server_cpu_seconds
 from toolkit.process import ServerSpec, run_server, wait_until
 
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT]
 # How long a stop that should be immediate may take on a loaded machine.
 PROMPT = 2.0
-
-
-def ipv6_loopback_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 @case("7.1", "The ready line, with the port it listens on, is the only line on stdout", timeout=30)

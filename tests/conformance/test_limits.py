@@ -8,10 +8,12 @@ serves or turns away each client but never falls over."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import selectors
 import signal
 import socket
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -30,8 +32,9 @@ from tests.clients import (
     served,
 )
 from tests.conformance.cases import case
-from tests.servers import StartServer, raise_own_fd_limit
-from tests.streams import PatternStream, push_until_stalled
+from tests.servers import RecordProperty, StartServer, frozen, raised_fd_limit
+from tests.streams import PatternStream, push_until_stalled, read_back_stream
+from toolkit.measure import kernel_queued
 from toolkit.process import ServerProcess, ServerSpec, wait_until
 
 LIMIT = 3
@@ -133,20 +136,124 @@ PAST_FD_SETSIZE = FD_SETSIZE + 100  # select()'s limit, defined once beside sele
     "8.4", "Past descriptor 1,024 every client is served or turned away; none crashes the server", timeout=120
 )
 def test_past_fd_setsize(server_spec: ServerSpec, start_server: StartServer) -> None:
-    raise_own_fd_limit(2 * PAST_FD_SETSIZE)  # the server, started next, inherits it
-    server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
-    clients = open_clients(server.address, PAST_FD_SETSIZE)
-    try:
-        echoed, turned_away = echo_on_each(clients)
-        assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
-        assert echoed >= FD_SETSIZE - 16, f"only {echoed} of {PAST_FD_SETSIZE} clients were served"
-        if server_spec.connection_cap is None:  # only a declared cap may turn clients away
-            assert turned_away == 0, f"{turned_away} of {PAST_FD_SETSIZE} clients were turned away"
-    finally:
-        for sock in clients:
+    with raised_fd_limit(2 * PAST_FD_SETSIZE):  # the server, started inside, inherits it
+        server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
+        clients = open_clients(server.address, PAST_FD_SETSIZE)
+        try:
+            echoed, turned_away = echo_on_each(clients)
+            assert server.running(), f"the server died: {server.stderr_text()[-2000:]}"
+            assert echoed >= FD_SETSIZE - 16, f"only {echoed} of {PAST_FD_SETSIZE} clients were served"
+            if server_spec.connection_cap is None:  # only a declared cap may turn clients away
+                assert turned_away == 0, f"{turned_away} of {PAST_FD_SETSIZE} clients were turned away"
+        finally:
+            for sock in clients:
+                sock.close()
+        # Their places are free again: a new client is served once the server saw them go.
+        assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"
+
+
+BACKLOG = 3
+CONNECTS = 20
+# A connect the full queue dropped is retried after a second (the SYN's first
+# retransmission): the ones that complete before that found room in the queue.
+HANDSHAKE_WINDOW = 0.5
+
+
+def handshakes_completed(address: tuple[str, int], count: int, window: float) -> list[socket.socket]:
+    """Start count connects at once; return the sockets whose handshake completed
+    within window, closing the rest."""
+    pending = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        assert sock.connect_ex(address) == errno.EINPROGRESS
+        pending.append(sock)
+    completed = []
+    deadline = time.monotonic() + window
+    with selectors.DefaultSelector() as selector:
+        for sock in pending:
+            selector.register(sock, selectors.EVENT_WRITE, sock)
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                selector.unregister(key.data)
+                if key.data.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    completed.append(key.data)
+    for sock in pending:
+        if sock not in completed:
             sock.close()
-    # Their places are free again: a new client is served once the server saw them go.
-    assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "no client served afterwards"
+    return completed
+
+
+@case("8.7", "--backlog has an effect: a stopped server completes about backlog + 1 handshakes", timeout=30)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: the count is Linux's")
+def test_backlog(start_server: StartServer, record_property: RecordProperty) -> None:
+    server = start_server("--backlog", str(BACKLOG))
+    with frozen(server):  # nothing is accepted: the kernel's queue alone answers
+        completed = handshakes_completed(server.address, CONNECTS, HANDSHAKE_WINDOW)
+    for sock in completed:
+        sock.close()
+    record_property("measured", f"--backlog {BACKLOG}: {len(completed)} of {CONNECTS} handshakes completed")
+    # Linux queues backlog + 1 (its "full" is "more than backlog"); a server that listens
+    # with a backlog of its own choosing lets in all twenty.
+    assert BACKLOG <= len(completed) <= BACKLOG + 2, (
+        f"{len(completed)} of {CONNECTS} connects completed against a stopped server with --backlog {BACKLOG}"
+    )
+    assert wait_until(lambda: served(server.address), timeout=IO_TIMEOUT), "not served once resumed"
+
+
+SMALL_BUFFER, LARGE_BUFFER = 4 << 10, 8 << 20
+BUFFER_STALL = 0.5  # what the server holds is measured exactly: no need to wait long
+READ_PAST_CAP = 256 << 10  # asyncio's transport reads this much before it can pause
+
+
+@case(
+    "8.8",
+    "--buffer-size has an effect: a stalled client is owed MiBs more at 8 MiB than at 4 KiB",
+    timeout=90,
+)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="not applicable: reads /proc/net/tcp")
+def test_buffer_size(start_server: StartServer, record_property: RecordProperty) -> None:
+    held = {}
+    for size in (SMALL_BUFFER, LARGE_BUFFER):
+        server = start_server("--buffer-size", str(size))
+        stream = PatternStream(seed=88)
+        with connect(server.address, rcvbuf=4096, timeout=30.0) as sock:
+            assert echo(sock, b"hello") == b"hello"
+            pushed = push_until_stalled(sock, stream, limit=64 << 20, stall=BUFFER_STALL)
+            # The kernel's queues on the way autotune from run to run; taken out, what
+            # is left is what the server itself holds: at most its cap.
+            held[size] = pushed - kernel_queued(sock)
+            sock.shutdown(socket.SHUT_WR)
+            read_back_stream(sock, stream, pushed)
+        server.close()
+    record_property(
+        "measured",
+        f"held by the server once stalled: {held[SMALL_BUFFER] >> 10} KiB at --buffer-size 4096, "
+        f"{held[LARGE_BUFFER] >> 10} KiB at 8 MiB",
+    )
+    for size, amount in held.items():
+        assert amount <= size + READ_PAST_CAP, f"the server held {amount >> 10} KiB at --buffer-size {size}"
+    # And the cap is used: a server that stops reading at a size of its own holds the same.
+    difference = held[LARGE_BUFFER] - held[SMALL_BUFFER]
+    assert difference >= LARGE_BUFFER // 8, (
+        f"the server held {difference >> 10} KiB more at --buffer-size 8 MiB than at 4 KiB"
+    )
+
+
+@case("8.9", "--log-level has an effect: DEBUG logs each connection, WARNING stays silent", timeout=30)
+def test_log_level(start_server: StartServer) -> None:
+    logs, ports = {}, {}
+    for level in ("DEBUG", "WARNING"):
+        server = start_server("--log-level", level)
+        with connect(server.address) as sock:
+            assert echo(sock, b"hello") == b"hello"
+            ports[level] = str(sock.getsockname()[1])
+        server.send_signal(signal.SIGTERM)  # a stop logs at INFO: "no longer accepting"
+        assert server.wait(IO_TIMEOUT) == 0, server.stderr_text()
+        logs[level] = server.stderr_text()
+    # At DEBUG a connection is logged with its address, which names the client's port.
+    assert ports["DEBUG"] in logs["DEBUG"], f"--log-level DEBUG logged no line for a client:\n{logs['DEBUG']}"
+    assert logs["WARNING"] == "", f"--log-level WARNING logged below WARNING:\n{logs['WARNING']}"
 
 
 # Steady and slow: at 1.4 MB/s a third of a loopback send buffer (autotuned to 4 MiB)
@@ -238,23 +345,23 @@ def test_refusals_are_logged_at_a_bounded_rate(
     if cause == "past-fd-setsize":
         if server_spec.connection_cap is None:
             pytest.skip("not applicable: serves past descriptor 1,024, so refuses no one there")
-        raise_own_fd_limit(2 * PAST_FD_SETSIZE)
-        server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
-        started = time.monotonic()
-        clients = open_clients(server.address, PAST_FD_SETSIZE)
-        try:
-            _, refused = echo_on_each(clients)
-        finally:
-            for sock in clients:
-                sock.close()
-        assert refused, "no client was refused past descriptor 1,024: nothing to log"
-        # The count may wait for the next line: new clients, until a second has passed.
-        words = ("1024", "descriptor", "FD_SETSIZE")
-        wait_until(
-            lambda: served(server.address) and len(refusal_lines(server, words)) > 1, timeout=IO_TIMEOUT
-        )
-        elapsed = time.monotonic() - started
-        assert_logged_at_a_bounded_rate(refusal_lines(server, words), refused, elapsed)
+        with raised_fd_limit(2 * PAST_FD_SETSIZE):  # the server, started inside, inherits it
+            server = start_server("--max-connections", str(2 * PAST_FD_SETSIZE))
+            started = time.monotonic()
+            clients = open_clients(server.address, PAST_FD_SETSIZE)
+            try:
+                _, refused = echo_on_each(clients)
+            finally:
+                for sock in clients:
+                    sock.close()
+            assert refused, "no client was refused past descriptor 1,024: nothing to log"
+            # The count may wait for the next line: new clients, until a second has passed.
+            words = ("1024", "descriptor", "FD_SETSIZE")
+            wait_until(
+                lambda: served(server.address) and len(refusal_lines(server, words)) > 1, timeout=IO_TIMEOUT
+            )
+            elapsed = time.monotonic() - started
+            assert_logged_at_a_bounded_rate(refusal_lines(server, words), refused, elapsed)
         return
     # One place, clients churning for it: each time the one served leaves, a newcomer
     # takes its place and the next is refused. "One line per spell at the limit" was one

@@ -5,11 +5,13 @@ is full, passes a test that half-closes at once; it fails these."""
 from __future__ import annotations
 
 import random
+import socket
+import statistics
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.clients import IO_TIMEOUT, assert_echoed, connect, echo, recv_exactly
+from tests.clients import IO_TIMEOUT, assert_echoed, connect, echo, recv_exactly, round_trip_times
 from tests.conformance.cases import case
-from tests.servers import Server
+from tests.servers import RecordProperty, Server
 from tests.streams import PatternStream
 
 
@@ -58,3 +60,28 @@ def test_echo_while_sending(server: Server) -> None:
                 assert_echoed(chunk, stream.read(received, len(chunk)), start=received)
                 received += len(chunk)
             sending.result(timeout=IO_TIMEOUT)
+
+
+ROUND_TRIPS = 300
+BATCH = 50
+# A 1-byte echo over loopback takes tens of microseconds; a loaded machine adds a few
+# milliseconds now and then, which a median ignores. A server that holds each echo
+# (batching, a timer-driven loop, Nagle's delay on its side) adds tens of ms to each.
+MAX_MEDIAN_ROUND_TRIP = 0.005
+
+
+@case("2.4", "Latency: the median of 300 lock-step 1-byte round trips stays under 5 ms", timeout=60)
+def test_round_trip_latency(server: Server, record_property: RecordProperty) -> None:
+    with connect(server.address) as sock:
+        # Our side sends each byte at once: any delay measured is the server's.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times: list[float] = []
+        for _ in range(0, ROUND_TRIPS, BATCH):
+            times += round_trip_times(sock, BATCH)
+            if sum(time >= MAX_MEDIAN_ROUND_TRIP for time in times) > ROUND_TRIPS // 2:
+                break  # more than half of all are slow already: the median is past the bound
+    median = statistics.median(times)
+    record_property(
+        "measured", f"1-byte round trip: median {median * 1e3:.2f} ms, worst {max(times) * 1e3:.1f} ms"
+    )
+    assert median < MAX_MEDIAN_ROUND_TRIP, f"median round trip {median * 1e3:.1f} ms over {ROUND_TRIPS}"
