@@ -14,25 +14,31 @@ names (tests/test_suite_can_fail.py shows each test failing on one).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib
 import socket
+import struct
 import subprocess
 import sys
-import threading
-import time
+import termios
+from types import ModuleType
 
 import pytest
 
-from tests.clients import connect, echo
-from tests.servers import RecordProperty, one_server
-from toolkit.process import EXIT_TIMEOUT, ServerProcess, ServerSpec
+from common import READ_SIZE, Config
+from tests.servers import one_server
+from toolkit.process import EXIT_TIMEOUT, ServerSpec
 from toolkit.registry import ROOT
 
 STREAM = 2 << 30  # long enough that a greenlet keeping the thread shows (~2 s on loopback)
 CHUNK = 1 << 20
 PING_INTERVAL = 0.005
-# A gross bound, not a timing: a ping waits one or two 64 KiB echoes of the stream
-# (a few ms) when the streaming greenlet yields, the whole stream when it does not.
-WORST_PING = 0.2
+# A gross bound, not a timing: when the streaming greenlet yields, a ping waits at
+# most one or two 64 KiB echoes of the stream (well under a ms); when it does not, most
+# pings wait for the stream to pause (tens to hundreds of ms). The median, not the worst:
+# on a loaded machine any one ping may wait for a core.
+MEDIAN_PING = 0.02
 
 
 @pytest.fixture
@@ -40,45 +46,66 @@ def spec(request: pytest.FixtureRequest) -> ServerSpec:
     return one_server(request.config, "gevent_io")
 
 
-def stream(sock: socket.socket, total: int) -> None:
-    """Send total bytes and read them back, as fast as both ends go."""
-
-    def read() -> None:
-        received = 0
-        while received < total and (data := sock.recv(CHUNK)):
-            received += len(data)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    chunk = bytes(CHUNK)
-    for _ in range(total // CHUNK):
-        sock.sendall(chunk)
-    reader.join(timeout=60)
+CONFIG = Config(
+    host="127.0.0.1",
+    port=0,
+    backlog=1,
+    buffer_size=READ_SIZE,
+    drain_timeout=1.0,
+    max_connections=10,
+    idle_timeout=0.0,
+    log_level="INFO",
+)
 
 
-@pytest.mark.timeout(90)
-def test_a_fast_stream_does_not_stall_the_others(spec: ServerSpec, record_property: RecordProperty) -> None:
+def server_module(spec: ServerSpec) -> ModuleType:
+    """The module holding the EchoServer that spec runs: gevent_io.server, or a broken one."""
+    assert spec.command is not None
+    module = spec.command[2]  # python -m MODULE
+    return importlib.import_module(module if module.startswith("tests.") else f"{module}.server")
+
+
+def queued(sock: socket.socket) -> int:
+    """Bytes waiting in sock's receive queue (FIONREAD)."""
+    answer: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+    return answer
+
+
+@pytest.mark.timeout(30)
+def test_a_streaming_client_does_not_keep_the_thread(spec: ServerSpec) -> None:
+    """A client's greenlet, with more input waiting than one recv() takes and room for all
+    its echo, must still let another greenlet run before it has echoed everything.
+
+    In process, on a socketpair, because the order of events says it exactly where a
+    clock cannot: from outside, on a loaded machine, any ping may wait for a core.
+    (Measured from outside, a ping beside a 2 GiB stream: docs/gevent_io.md.)"""
     if spec.unavailable:
         pytest.skip(f"not applicable: {spec.unavailable}")
-    with ServerProcess(spec) as server, connect(server.address) as streamer, connect(server.address) as ping:
-        streamer.settimeout(60)
-        assert echo(ping, b"p") == b"p"
-        streaming = threading.Thread(target=stream, args=(streamer, STREAM))
-        streaming.start()
-        worst, pings, started = 0.0, 0, time.monotonic()
-        while streaming.is_alive():
-            sent = time.monotonic()
-            assert echo(ping, b"p") == b"p"
-            worst = max(worst, time.monotonic() - sent)
-            pings += 1
-            streaming.join(PING_INTERVAL)
-        took = time.monotonic() - started
-        record_property(
-            "measured", f"{STREAM >> 20} MiB streamed in {took:.2f}s; worst ping {worst * 1000:.0f} ms"
+    import gevent  # type: ignore[import-untyped]  # noqa: PLC0415 -- only where gevent is installed
+    import gevent.socket  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    model = server_module(spec)
+    client, server_side = socket.socketpair()
+    with client:
+        for sock in (client, server_side):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # the kernel caps it
+        client.setblocking(False)
+        sent = 0
+        with contextlib.suppress(BlockingIOError):  # fill what the socketpair holds
+            while sent < 8 * READ_SIZE:
+                sent += client.send(bytes(READ_SIZE))
+        assert sent >= 2 * READ_SIZE, f"the socketpair holds only {sent} bytes: no test"
+        server = model.EchoServer(CONFIG)
+        sock = gevent.socket.socket(fileno=server_side.detach())
+        client_class = importlib.import_module("gevent_io.server").Client  # broken ones share it
+        server.clients[sock] = streaming = client_class(sock, ("socketpair", 0))
+        serving = gevent.spawn(server.serve_client, streaming)
+        echoed_before_others_ran = gevent.spawn(queued, client)  # runs once serving yields
+        assert echoed_before_others_ran.get(timeout=5) < sent, (
+            f"the streaming client's greenlet echoed all {sent} bytes before any other ran"
         )
-        assert worst < WORST_PING, (
-            f"a ping waited {worst * 1000:.0f} ms while another client streamed ({pings} pings, {took:.2f}s)"
-        )
+        client.shutdown(socket.SHUT_WR)
+    serving.join(timeout=5)
 
 
 PROBE = "from toolkit.process import model_spec; print(model_spec('gevent_io').unavailable)"
