@@ -4,7 +4,7 @@ from common.declaration import Family, Model
 
 MODEL = Model(
     name="asyncio_io",
-    order=6,
+    order=60,
     family=Family.READINESS,
     builds_on="selectors_mux",
     changes="the loop is asyncio's, hidden; our code is the callbacks it makes on each socket",

@@ -64,9 +64,11 @@ def contenders() -> list[Contender]:
         )
     )
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)
+    forking_socketserver = (sys.executable, "tests/third_party/socketserver_forking_echo.py", PORT)
     return [
         *models,
         Contender("socketserver threads", "peer", ServerSpec("socketserver threads", socketserver)),
+        Contender("socketserver forking", "peer", ServerSpec("socketserver forking", forking_socketserver)),
         python_peer("asyncio Protocol", "asyncio_protocol"),
         python_peer("asyncio streams", "asyncio_streams"),
         python_peer("uvloop Protocol", "asyncio_protocol", "uvloop", needs="uvloop"),

@@ -43,6 +43,8 @@ TARGETS = [
     Target("blocking", "socketserver threads", 100, 64, 1.0),
     Target("blocking", "socketserver threads", 1000, 1024, 1.0),
     Target("gevent_io", "gevent StreamServer", 100, 64, 1.0),
+    Target("threadpool", "socketserver threads", 100, 64, 1.0),
+    Target("forking", "socketserver forking", 100, 64, 1.0),
 ]
 IDLE_TARGET = ("nonblocking", 1000, 5.0)  # server, idle connections, most % of a core
 # A run judges the targets only with this many runs per figure: on a shared VM one

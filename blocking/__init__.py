@@ -4,7 +4,7 @@ from common.declaration import Family, Model
 
 MODEL = Model(
     name="blocking",
-    order=1,
+    order=10,
     family=Family.PER_CONNECTION,
     builds_on=None,
     changes="the starting point: every call blocks, and a thread per client makes that concurrent",

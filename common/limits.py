@@ -135,6 +135,8 @@ class AcceptPause:
 
 
 Client = TypeVar("Client", bound=Hashable)
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
 
 
 class IdleTimer(Generic[Client]):
@@ -175,6 +177,16 @@ class IdleTimer(Generic[Client]):
         before = self.acked.get(client)
         self.acked[client] = acked
         return acked > before if before is not None else unacknowledged(sock) > 0
+
+    def unless_idle(self, client: Client, call: Callable[[Arg], Result], argument: Arg) -> Result:
+        """call(argument) on a blocking socket whose timeout is idle_timeout, through as many
+        timeouts as the client still reads what we sent (for a thread or process per client)."""
+        while True:
+            try:
+                return call(argument)
+            except TimeoutError:
+                if not self.draining(client):  # no bytes moved either way: idle
+                    raise
 
     def expired(self) -> list[Client]:
         """The clients idle for idle_timeout or longer, idlest first; they leave the timer."""

@@ -53,6 +53,7 @@ ROWS = {
     "select, pselect6": ("select", "pselect6"),
     "epoll_wait, epoll_pwait": ("epoll_wait", "epoll_pwait"),
     "epoll_ctl": ("epoll_ctl",),
+    "io_uring_enter": ("io_uring_enter",),  # uring_io's accepts, recvs and sends ride on it
     "futex": ("futex",),
     "clock_nanosleep, nanosleep": ("clock_nanosleep", "nanosleep"),
     "mmap, mremap, munmap": ("mmap", "mremap", "munmap"),

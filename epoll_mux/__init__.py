@@ -4,7 +4,7 @@ from common.declaration import Family, Model, module_attribute
 
 MODEL = Model(
     name="epoll_mux",
-    order=5,
+    order=50,
     family=Family.READINESS,
     builds_on="selectors_mux",
     changes="only what DefaultSelector hid: the raw EPOLLIN/EPOLLOUT flags and the descriptor table",

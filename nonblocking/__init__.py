@@ -4,7 +4,7 @@ from common.declaration import Family, Model
 
 MODEL = Model(
     name="nonblocking",
-    order=2,
+    order=20,
     family=Family.POLLING,
     builds_on="blocking",
     changes="one thread tries every socket in turn and never blocks on one; it sleeps when nothing moved",

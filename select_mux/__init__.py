@@ -11,7 +11,7 @@ CLIENT_CAP = FD_SETSIZE - 6
 
 MODEL = Model(
     name="select_mux",
-    order=3,
+    order=30,
     family=Family.READINESS,
     builds_on="nonblocking",
     changes="the kernel says which sockets are ready, so the loop sleeps until one is",

@@ -4,7 +4,7 @@ from common.declaration import Family, Model
 
 MODEL = Model(
     name="selectors_mux",
-    order=4,
+    order=40,
     family=Family.READINESS,
     builds_on="select_mux",
     changes="the interest set lives in the kernel between calls, so a wakeup costs O(ready sockets)",

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pytest import Config as PytestConfig
-
 from tests.clients import connect, echo
 from toolkit.measure import SETTLE, server_holds_connection
 from toolkit.process import PORT, Address, ServerProcess, ServerSpec, model_spec, wait_until
@@ -59,13 +57,6 @@ def spec_for(name: str) -> ServerSpec:
         module = f"tests.broken.{name.removeprefix(BROKEN_PREFIX)}"
         return ServerSpec(name, (sys.executable, "-m", module, "--port", PORT), lifecycle=True)
     return model_spec(name)
-
-
-def one_server(config: PytestConfig, model: str) -> ServerSpec:
-    """For a model's own tests (tests/test_<model>.py): that model, unless --models names
-    one server, such as a broken copy of it that the tests must fail."""
-    [name] = (config.getoption("--models") or model).split(",")
-    return spec_for(name)
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ client cannot.
 - gevent is optional: without it, one line naming the install command, exit 1, and
   the suite's n/a with the same reason.
 
-Each runs against gevent_io, or against the broken server that `--models broken/NAME`
-names (tests/test_suite_can_fail.py shows each test failing on one).
+Each check runs against gevent_io, and against the broken server made for it
+(tests/broken/: greenlet_never_yields, imports_gevent_first), where it must fail.
 """
 
 from __future__ import annotations
@@ -22,29 +22,15 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
 from common import READ_SIZE, Config
-from tests.servers import one_server
+from tests.servers import spec_for
 from toolkit.process import EXIT_TIMEOUT, ServerSpec
 from toolkit.registry import ROOT
-
-STREAM = 2 << 30  # long enough that a greenlet keeping the thread shows (~2 s on loopback)
-CHUNK = 1 << 20
-PING_INTERVAL = 0.005
-# A gross bound, not a timing: when the streaming greenlet yields, a ping waits at
-# most one or two 64 KiB echoes of the stream (well under a ms); when it does not, most
-# pings wait for the stream to pause (tens to hundreds of ms). The median, not the worst:
-# on a loaded machine any one ping may wait for a core.
-MEDIAN_PING = 0.02
-
-
-@pytest.fixture
-def spec(request: pytest.FixtureRequest) -> ServerSpec:
-    return one_server(request.config, "gevent_io")
-
 
 CONFIG = Config(
     host="127.0.0.1",
@@ -71,16 +57,13 @@ def queued(sock: socket.socket) -> int:
     return answer
 
 
-@pytest.mark.timeout(30)
-def test_a_streaming_client_does_not_keep_the_thread(spec: ServerSpec) -> None:
+def a_streaming_client_does_not_keep_the_thread(spec: ServerSpec) -> None:
     """A client's greenlet, with more input waiting than one recv() takes and room for all
     its echo, must still let another greenlet run before it has echoed everything.
 
     In process, on a socketpair, because the order of events says it exactly where a
     clock cannot: from outside, on a loaded machine, any ping may wait for a core.
     (Measured from outside, a ping beside a 2 GiB stream: docs/gevent_io.md.)"""
-    if spec.unavailable:
-        pytest.skip(f"not applicable: {spec.unavailable}")
     import gevent  # type: ignore[import-untyped]  # noqa: PLC0415 -- only where gevent is installed
     import gevent.socket  # type: ignore[import-untyped]  # noqa: PLC0415
 
@@ -124,8 +107,7 @@ def without_gevent(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(30)
-def test_without_gevent_one_line_and_n_a(spec: ServerSpec) -> None:
+def without_gevent_one_line_and_n_a(spec: ServerSpec) -> None:
     assert spec.command is not None
     result = without_gevent(*spec.command[1:3], "--port", "0")  # -m MODULE
     assert result.returncode == 1, result.stderr
@@ -136,3 +118,34 @@ def test_without_gevent_one_line_and_n_a(spec: ServerSpec) -> None:
     assert line.startswith("error: ") and "pip install '.[gevent]'" in line, line
     probe = without_gevent("-c", PROBE)
     assert probe.stdout.strip() == "gevent_io needs gevent: it is not installed (pip install '.[gevent]')"
+
+
+Check = Callable[[ServerSpec], None]
+CHECKS: dict[str, tuple[Check, str]] = {  # name: (check, its broken server)
+    "streaming client yields": (a_streaming_client_does_not_keep_the_thread, "greenlet_never_yields"),
+    "without gevent": (without_gevent_one_line_and_n_a, "imports_gevent_first"),
+}
+
+
+def unless_gevent_is_missing(name: str) -> None:
+    """The in-process check needs gevent here; the one without it never does."""
+    if name != "without gevent" and (missing := spec_for("gevent_io").unavailable):
+        pytest.skip(f"not applicable: {missing}")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_gevent_io(name: str) -> None:
+    unless_gevent_is_missing(name)
+    check, _ = CHECKS[name]
+    check(spec_for("gevent_io"))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_fails_on_its_broken_server(name: str) -> None:
+    unless_gevent_is_missing(name)
+    check, broken = CHECKS[name]
+    with pytest.raises(AssertionError) as failure:
+        check(spec_for(f"broken/{broken}"))
+    print(f"broken/{broken}: {name}: {failure.value!r}"[:300])

@@ -4,8 +4,9 @@ A worker killed is replaced, and the other workers' clients lose nothing; a stop
 drains every worker; and no worker outlives its master, however the master dies.
 The conformance suite sees one server; these tests look at its processes.
 
-Each runs against prefork, or against the broken server that `--models broken/NAME`
-names (tests/test_suite_can_fail.py shows each test failing on one).
+Each check runs against prefork, and against the broken server made for it
+(tests/broken/: never_replaces_workers, kills_workers_at_stop, orphans_workers), where
+it must fail.
 """
 
 from __future__ import annotations
@@ -15,23 +16,19 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
 import pytest
 
 from tests.clients import IO_TIMEOUT, connect, connection_refused, echo, recv_exactly, served
-from tests.servers import one_server
+from tests.servers import spec_for
 from toolkit.process import ServerProcess, ServerSpec, wait_until
 
 WORKERS = 2
 ENOUGH_CLIENTS = 100  # the SO_REUSEPORT hash gives each worker some long before this
 STOP_TIMEOUT = 5.0
-
-
-@pytest.fixture
-def spec(request: pytest.FixtureRequest) -> ServerSpec:
-    return one_server(request.config, "prefork")
 
 
 def worker_pids(master: int) -> set[int]:
@@ -82,8 +79,7 @@ def lost(sock: socket.socket) -> bool:
         return True
 
 
-@pytest.mark.timeout(60)
-def test_a_killed_worker_is_replaced(spec: ServerSpec) -> None:
+def a_killed_worker_is_replaced(spec: ServerSpec) -> None:
     """... and the other workers' clients, even mid-message, lose nothing."""
     with (
         ServerProcess(spec, "--workers", str(WORKERS)) as server,
@@ -105,8 +101,7 @@ def test_a_killed_worker_is_replaced(spec: ServerSpec) -> None:
         assert all(served(server.address) for _ in range(10)), "new clients are not served"
 
 
-@pytest.mark.timeout(60)
-def test_a_stop_drains_every_worker(spec: ServerSpec) -> None:
+def a_stop_drains_every_worker(spec: ServerSpec) -> None:
     with (
         ServerProcess(spec, "--workers", str(WORKERS), "--drain-timeout", "30") as server,
         clients_of_each_worker(server) as by_worker,
@@ -125,28 +120,52 @@ def test_a_stop_drains_every_worker(spec: ServerSpec) -> None:
         assert time.monotonic() - left < STOP_TIMEOUT, "the master waited out the drain time"
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("death", ["group-killed", "second-signal"])
-def test_no_worker_outlives_its_master(spec: ServerSpec, death: str) -> None:
+def no_worker_outlives_its_master(spec: ServerSpec, death: str) -> None:
     server = ServerProcess(spec, "--workers", str(WORKERS), "--drain-timeout", "30")
     workers = worker_pids(server.pid)
     try:
-        assert len(workers) == WORKERS
-        if death == "group-killed":
-            os.killpg(server.pid, signal.SIGKILL)  # as the suite ends a server it started
-        else:
-            with connect(server.address) as client:
-                assert echo(client, b"keeps the drain going") == b"keeps the drain going"
+        # A client keeps a worker draining, so only the master's death can end it now.
+        with connect(server.address) as client:
+            assert len(workers) == WORKERS
+            assert echo(client, b"keeps a worker busy") == b"keeps a worker busy"
+            if death == "group":
+                os.killpg(server.pid, signal.SIGKILL)  # as the suite ends a server it started
+            else:
                 server.send_signal(signal.SIGTERM)
                 # Two of one signal pending at once are one: send the second once the
                 # first has been taken (every process logs it).
                 assert wait_until(lambda: "SIGTERM" in server.stderr_text(), timeout=IO_TIMEOUT)
                 server.send_signal(signal.SIGTERM)
                 assert server.wait(IO_TIMEOUT) == 128 + signal.SIGTERM
-        gone = wait_until(lambda: not any(alive(pid) for pid in workers), timeout=STOP_TIMEOUT)
-        assert gone, f"workers left running: {[pid for pid in workers if alive(pid)]}"
+            gone = wait_until(lambda: not any(alive(pid) for pid in workers), timeout=STOP_TIMEOUT)
+            assert gone, f"workers left running: {[pid for pid in workers if alive(pid)]}"
     finally:
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         server.close()
+
+
+Check = Callable[[ServerSpec], None]
+CHECKS: dict[str, tuple[Check, str]] = {  # name: (check, its broken server)
+    "killed worker replaced": (a_killed_worker_is_replaced, "never_replaces_workers"),
+    "stop drains every worker": (a_stop_drains_every_worker, "kills_workers_at_stop"),
+    "no orphan, group killed": (partial(no_worker_outlives_its_master, death="group"), "orphans_workers"),
+    "no orphan, second signal": (partial(no_worker_outlives_its_master, death="signal"), "orphans_workers"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_prefork(name: str) -> None:
+    check, _ = CHECKS[name]
+    check(spec_for("prefork"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_fails_on_its_broken_server(name: str) -> None:
+    check, broken = CHECKS[name]
+    with pytest.raises((AssertionError, OSError)) as failure:
+        check(spec_for(f"broken/{broken}"))
+    print(f"broken/{broken}: {name}: {failure.value!r}"[:300])

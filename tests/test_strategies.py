@@ -22,7 +22,7 @@ BUCKETS = ("0-64 B", "65 B-64 KiB", "64-128 KiB", ">128 KiB")
 def test_payload_sizes_reach_the_edges_and_the_large() -> None:
     sizes: list[int] = []
 
-    @settings(max_examples=DRAWS, database=None)
+    @settings(max_examples=DRAWS, database=None, derandomize=True)  # the same draws every run
     @given(payload=ANY_PAYLOAD)
     def draw(payload: bytes) -> None:
         sizes.append(len(payload))

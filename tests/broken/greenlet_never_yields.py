@@ -10,7 +10,7 @@ from common import READ_SIZE, parse_config
 from gevent_io import MODEL
 from tests.broken.harness import declaration
 
-CAUGHT_BY = ("tests/test_gevent_io.py::test_a_streaming_client_does_not_keep_the_thread",)
+CAUGHT_BY = ("tests/test_gevent_io.py",)
 
 
 class EchoServer(model.EchoServer):

@@ -7,7 +7,7 @@ from common import parse_config
 from gevent_io import MODEL
 from tests.broken.harness import declaration
 
-CAUGHT_BY = ("tests/test_gevent_io.py::test_without_gevent_one_line_and_n_a",)
+CAUGHT_BY = ("tests/test_gevent_io.py",)
 
 model.EchoServer(
     parse_config(declaration("tests.broken.imports_gevent_first", like=MODEL), "gevent_io, gevent first")

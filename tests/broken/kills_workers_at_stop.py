@@ -10,7 +10,7 @@ from common import parse_config
 from prefork import DEFAULT_LOOP, MODEL
 from tests.broken.harness import declaration
 
-CAUGHT_BY = ("tests/test_prefork.py::test_a_stop_drains_every_worker",)
+CAUGHT_BY = ("tests/test_prefork.py",)
 
 
 class EchoServer(model.EchoServer):

@@ -9,7 +9,7 @@ from common import parse_config
 from prefork import DEFAULT_LOOP, MODEL
 from tests.broken.harness import declaration
 
-CAUGHT_BY = ("tests/test_prefork.py::test_a_killed_worker_is_replaced",)
+CAUGHT_BY = ("tests/test_prefork.py",)
 
 
 class EchoServer(model.EchoServer):

@@ -10,7 +10,7 @@ from common import parse_config
 from prefork import DEFAULT_LOOP, MODEL
 from tests.broken.harness import declaration
 
-CAUGHT_BY = ("tests/test_prefork.py::test_no_worker_outlives_its_master",)
+CAUGHT_BY = ("tests/test_prefork.py",)
 
 model.die_with_parent = lambda signum: None  # type: ignore[attr-defined]  # DEFECT: the kernel is never asked
 

@@ -1,0 +1,3 @@
+from forking.server import main
+
+raise SystemExit(main())

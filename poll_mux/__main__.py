@@ -1,0 +1,3 @@
+from poll_mux.server import main
+
+raise SystemExit(main())

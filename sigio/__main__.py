@@ -1,0 +1,3 @@
+from sigio.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from threadpool.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from uring_io.server import main
+
+raise SystemExit(main())
