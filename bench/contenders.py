@@ -54,6 +54,15 @@ def contenders() -> list[Contender]:
         spec = model_spec(model)
         assert spec.command is not None
         models.append(Contender(model, "model", replace(spec, command=(*spec.command, *MODEL_ARGS))))
+    # prefork's scaling: its default (a worker per CPU) against a single worker.
+    prefork = model_spec("prefork")
+    assert prefork.command is not None
+    one_worker = (*prefork.command, *MODEL_ARGS, "--workers", "1")
+    models.append(
+        Contender(
+            "prefork, 1 worker", "model", replace(prefork, name="prefork, 1 worker", command=one_worker)
+        )
+    )
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)
     forking_socketserver = (sys.executable, "tests/third_party/socketserver_forking_echo.py", PORT)
     return [

@@ -42,6 +42,7 @@ TARGETS = [
     Target("asyncio_io", "asyncio Protocol", 1000, 1024, 1.0),
     Target("blocking", "socketserver threads", 100, 64, 1.0),
     Target("blocking", "socketserver threads", 1000, 1024, 1.0),
+    Target("gevent_io", "gevent StreamServer", 100, 64, 1.0),
     Target("threadpool", "socketserver threads", 100, 64, 1.0),
     Target("forking", "socketserver forking", 100, 64, 1.0),
 ]

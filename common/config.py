@@ -36,16 +36,24 @@ class Config:
     idle_timeout: float  # seconds without traffic either way before a connection is closed; 0: never
     log_level: str
     workers: int = 0  # threads or processes in a pool, for a model that has one (--workers)
+    loop_model: str = ""  # the model whose loop each worker runs, for a model that composes (--model)
+    reuse_port: bool = False  # SO_REUSEPORT: processes of one user may each listen on the port
 
 
 def parse_config(
-    model: Model, description: str, argv: Sequence[str] | None = None, *, workers: int | None = None
+    model: Model,
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    loop_model: str | None = None,
 ) -> Config:
     """Parse the command line (exit 2 on bad arguments), check that this machine has what
     the model needs (exit 1 with one line if not), and set up logging on stderr.
 
     `workers`: the model serves with a pool of that many threads or processes by default,
-    and takes --workers N; the shared command line has no such option."""
+    and takes --workers N; the shared command line has no such option. `loop_model`: the
+    model runs another model's loop in each worker, that one by default (--model NAME)."""
     parser = argparse.ArgumentParser(
         prog=f"python3 -m {model.name}",
         description=description.strip().splitlines()[0],
@@ -101,6 +109,10 @@ def parse_config(
             metavar="N",
             help="threads or processes in the pool: the most clients served at the same moment",
         )
+    if loop_model is not None:
+        parser.add_argument(
+            "--model", default=loop_model, metavar="NAME", help="the model whose loop each worker runs"
+        )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     model.require()
@@ -119,6 +131,7 @@ def parse_config(
         idle_timeout=args.idle_timeout,
         log_level=args.log_level,
         workers=getattr(args, "workers", 0),
+        loop_model=getattr(args, "model", ""),
     )
 
 

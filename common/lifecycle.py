@@ -37,7 +37,13 @@ def listen(config: Config) -> socket.socket:
         # unless asked for dual stack.
         dual_stack = family == socket.AF_INET6 and address[0] == "::" and socket.has_dualstack_ipv6()
         # create_server sets SO_REUSEADDR (POSIX), so a restart does not wait out TIME_WAIT.
-        return socket.create_server(address, family=family, backlog=config.backlog, dualstack_ipv6=dual_stack)
+        return socket.create_server(
+            address,
+            family=family,
+            backlog=config.backlog,
+            reuse_port=config.reuse_port,
+            dualstack_ipv6=dual_stack,
+        )
     except OSError as error:
         # create_server() appends the address to strerror; the errno alone says it plainly.
         # (A failed name lookup, socket.gaierror, has a negative errno and its own text.)

@@ -1,0 +1,3 @@
+from prefork.server import main
+
+raise SystemExit(main())
