@@ -51,9 +51,11 @@ ROWS = {
     "recvfrom, recv": ("recvfrom", "recv"),
     "sendto, send": ("sendto", "send"),
     "select, pselect6": ("select", "pselect6"),
+    "poll, ppoll": ("poll", "ppoll"),  # poll_mux's wait
     "epoll_wait, epoll_pwait": ("epoll_wait", "epoll_pwait"),
     "epoll_ctl": ("epoll_ctl",),
     "io_uring_enter": ("io_uring_enter",),  # uring_io's accepts, recvs and sends ride on it
+    "rt_sigtimedwait": ("rt_sigtimedwait",),  # sigio's wait: one signal per readiness event
     "futex": ("futex",),
     "clock_nanosleep, nanosleep": ("clock_nanosleep", "nanosleep"),
     "mmap, mremap, munmap": ("mmap", "mremap", "munmap"),
