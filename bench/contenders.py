@@ -60,7 +60,7 @@ def contenders() -> list[Contender]:
     one_worker = (*prefork.command, *MODEL_ARGS, "--workers", "1")
     models.append(
         Contender(
-            "prefork, 1 worker", "model", replace(prefork, name="prefork, 1 worker", command=one_worker)
+            "prefork 1 worker", "model", replace(prefork, name="prefork 1 worker", command=one_worker)
         )
     )
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)

@@ -17,7 +17,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the extras
 
 from bench.contenders import Contender
 from bench.loadgen import Load, Measured, run
-from toolkit.measure import SETTLE, server_fds, server_rss, server_threads
+from toolkit.measure import SETTLE, server_cpu_seconds, server_fds, server_rss, server_threads
 from toolkit.process import ServerProcess, wait_until
 
 # At or above this share of its core, the load generator may be what sets the pace:
@@ -82,8 +82,7 @@ class ServerUsage:
         self.peak_rss = 0
 
     def cpu(self) -> float:
-        times = self.process.cpu_times()  # every thread's, from the kernel's accounting
-        return float(times.user + times.system)
+        return server_cpu_seconds(self.process.pid)  # every process and thread of the server
 
     def accepted(self, connections: int) -> None:
         # Each connection the server holds is a descriptor: count them. (Bounded: a server
@@ -114,12 +113,16 @@ def peak_rss(pid: int) -> int:
 
 
 def pin(pid: int, cpu: int | None) -> None:
-    """Every thread of pid onto one CPU; threads it starts later inherit it."""
+    """Every thread of pid and of the processes it started (prefork's workers) onto one
+    CPU; threads and processes started later inherit it."""
     if cpu is None:
         return
-    for thread in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(OSError):  # a thread may end meanwhile
-            os.sched_setaffinity(int(thread), {cpu})
+    processes = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    for process in processes:
+        with contextlib.suppress(OSError):  # a process may end meanwhile
+            for thread in os.listdir(f"/proc/{process}/task"):
+                with contextlib.suppress(OSError):  # a thread may end meanwhile
+                    os.sched_setaffinity(int(thread), {cpu})
 
 
 class Trial:

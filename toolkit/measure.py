@@ -60,8 +60,9 @@ def server_threads(pid: int) -> int:
 
 
 def server_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the server has used so far, by its own accounting."""
-    return over_process_tree(pid, lambda process: float(sum(process.cpu_times()[:2])))
+    """CPU time (user + system) the server has used so far, by the kernel's accounting:
+    every process of its tree, and the children each has reaped (a forking server's)."""
+    return over_process_tree(pid, lambda process: float(sum(process.cpu_times()[:4])))
 
 
 def set_fd_limit(pid: int, soft: int) -> None:
