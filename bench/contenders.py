@@ -59,9 +59,7 @@ def contenders() -> list[Contender]:
     assert prefork.command is not None
     one_worker = (*prefork.command, *MODEL_ARGS, "--workers", "1")
     models.append(
-        Contender(
-            "prefork 1 worker", "model", replace(prefork, name="prefork 1 worker", command=one_worker)
-        )
+        Contender("prefork 1 worker", "model", replace(prefork, name="prefork 1 worker", command=one_worker))
     )
     socketserver = (sys.executable, "tests/third_party/socketserver_echo.py", PORT)
     forking_socketserver = (sys.executable, "tests/third_party/socketserver_forking_echo.py", PORT)

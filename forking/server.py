@@ -34,8 +34,8 @@ from common import (
     listen,
     parse_config,
 )
+from common.orphans import die_with_parent
 from forking import MAX_CHILDREN, MODEL
-from forking.orphans import die_with_parent
 
 log = logging.getLogger("forking")
 

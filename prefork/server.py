@@ -34,8 +34,8 @@ from types import ModuleType
 from typing import NoReturn
 
 from common import STOP_SIGNALS, Config, StopRequest, parse_config
+from common.orphans import die_with_parent
 from prefork import DEFAULT_LOOP, MODEL
-from prefork.deathsig import die_with_parent
 
 log = logging.getLogger("prefork")
 
@@ -73,6 +73,7 @@ class EchoServer:
         self.loop = loop_of(config.loop_model)
         self.port = config.port  # 0 until the first worker has bound a real one
         self.workers: set[int] = set()  # their process ids
+        self.master = os.getpid()  # each worker checks that its master is still this one
 
     # --- listen -----------------------------------------------------------------------
     def listen(self) -> None:
@@ -134,9 +135,7 @@ class EchoServer:
             # A group of its own: a terminal's Ctrl-C reaches only the master, which
             # forwards one SIGTERM (two would mean "exit at once" to the loop).
             os.setpgid(0, 0)
-            die_with_parent(signal.SIGKILL)  # no orphan, however the master dies
-            if os.getppid() == 1:
-                raise SystemExit("error: the master died before this worker started")
+            die_with_parent(self.master)  # no orphan, however the master dies
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)  # the loop's own handlers take them
             os.dup2(ready_writer, sys.stdout.fileno())  # its ready line goes to the master
             os.close(ready_writer)

@@ -12,7 +12,7 @@ from tests.broken.harness import declaration
 
 CAUGHT_BY = ("tests/test_prefork.py",)
 
-model.die_with_parent = lambda signum: None  # type: ignore[attr-defined]  # DEFECT: the kernel is never asked
+model.die_with_parent = lambda parent: None  # type: ignore[attr-defined]  # DEFECT: the kernel is never asked
 
 
 EchoServer = model.EchoServer

@@ -1,7 +1,8 @@
-"""The one call the standard library lacks: prctl(PR_SET_PDEATHSIG), through ctypes.
+"""The one call the standard library lacks: prctl(PR_SET_PDEATHSIG), through ctypes. The
+models that fork (forking's children, prefork's workers) share it.
 
 A child whose parent dies is re-parented to init and would serve on, an orphan nobody
-stops: the parent's second stop signal exits at once (os._exit), and SIGKILL runs no
+stops: a parent's second stop signal exits at once (os._exit), and SIGKILL runs no
 code at all. PR_SET_PDEATHSIG asks the kernel to send the child a signal when the thread
 that forked it exits. Linux only (FreeBSD has procctl(PROC_PDEATHSIG_CTL)).
 """
