@@ -27,8 +27,6 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from blocking import MODEL
 from common import (
@@ -47,9 +45,6 @@ log = logging.getLogger("blocking")
 
 # Why 1 s (not 5 ms), no lock and _thread: ten thousand threads, see docs/blocking.md.
 SWITCH_INTERVAL = 1.0
-
-Arg = TypeVar("Arg")
-Result = TypeVar("Result")
 
 
 class Client:
@@ -136,26 +131,19 @@ class EchoServer:
         try:
             while True:
                 # WAIT (client thread): until bytes arrive, or b"" for the client's FIN.
-                data = self.unless_idle(client, client.sock.recv, min(READ_SIZE, self.config.buffer_size))
+                data = self.idle.unless_idle(
+                    client, client.sock.recv, min(READ_SIZE, self.config.buffer_size)
+                )
                 if not data:
                     break  # half-close: everything it sent has already been echoed
                 # WAIT (client thread): until the kernel took every byte. A client that
                 # does not read keeps us here, so we stop reading it: backpressure.
                 while data:
-                    data = data[self.unless_idle(client, client.sock.send, data) :]
+                    data = data[self.idle.unless_idle(client, client.sock.send, data) :]
         except OSError as error:
             self.close_client(client, error)
         else:
             self.close_client(client)
-
-    def unless_idle(self, client: Client, call: Callable[[Arg], Result], argument: Arg) -> Result:
-        """call(argument), through as many timeouts as the client still reads what we sent."""
-        while True:
-            try:
-                return call(argument)
-            except TimeoutError:
-                if not self.idle.draining(client):  # no bytes moved either way: idle
-                    raise
 
     # --- close ------------------------------------------------------------------------
     def close_client(self, client: Client, error: OSError | None = None) -> None:
