@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from contextlib import ExitStack
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the test extras (types-psutil)
@@ -26,7 +25,7 @@ import pytest
 
 from tests.clients import IO_TIMEOUT, connect_served, connection_refused, echo, recv_until_eof
 from tests.servers import spec_for
-from toolkit.measure import server_cpu_seconds, set_fd_limit
+from toolkit.measure import cpu_share, set_fd_limit
 from toolkit.process import ServerProcess, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -137,10 +136,8 @@ def test_parent_out_of_descriptors_pauses(name: str) -> None:
         set_fd_limit(server.pid, parent.num_fds())  # not one more: the next accept() fails
         with socket.create_connection(server.address, timeout=IO_TIMEOUT) as waiting:
             waiting.sendall(b"waiting")
-            cpu_before = server_cpu_seconds(server.pid)
-            time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile
-            cpu_share = (server_cpu_seconds(server.pid) - cpu_before) / CPU_WINDOW
+            share = cpu_share(server.pid, CPU_WINDOW)
             set_fd_limit(server.pid, 1024)
             assert waiting.recv(16) == b"waiting", "the client that waited at EMFILE was not served"
-        assert cpu_share < MAX_CPU_SHARE, f"the parent used {cpu_share:.0%} of a core at EMFILE"
+        assert share < MAX_CPU_SHARE, f"the parent used {share:.0%} of a core at EMFILE"
         assert server.running()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -63,6 +64,14 @@ def server_cpu_seconds(pid: int) -> float:
     """CPU time (user + system) the server has used so far, by the kernel's accounting:
     every process of its tree, and the children each has reaped (a forking server's)."""
     return over_process_tree(pid, lambda process: float(sum(process.cpu_times()[:4])))
+
+
+def cpu_share(pid: int, window: float) -> float:
+    """The share of one core the server used over the next `window` seconds: a fixed window
+    on purpose, since what it does meanwhile (spin, or sleep) is what is measured."""
+    before = server_cpu_seconds(pid)
+    time.sleep(window)
+    return (server_cpu_seconds(pid) - before) / window
 
 
 def set_fd_limit(pid: int, soft: int) -> None:

@@ -36,7 +36,7 @@ from tests.servers import RecordProperty, Server, StartServer, assert_back_to, f
 from tests.streams import PatternStream, push_all_until_stalled, read_whole_stream
 from toolkit.measure import (
     child_processes,
-    server_cpu_seconds,
+    cpu_share,
     server_fds,
     server_rss,
     set_fd_limit,
@@ -97,13 +97,11 @@ def test_out_of_descriptors(
             "the server opens descriptors beyond its limit, or holds none per client"
         )
         log_lines = len(server.stderr_text().splitlines())
-        cpu_before = server_cpu_seconds(server.pid)
-        time.sleep(CPU_WINDOW)  # a fixed window on purpose: we measure what it does meanwhile
-        cpu_share = (server_cpu_seconds(server.pid) - cpu_before) / CPU_WINDOW
+        share = cpu_share(server.pid, CPU_WINDOW)
         new_lines = server.stderr_text().splitlines()[log_lines:]
-        record_property("measured", f"CPU at EMFILE: {cpu_share:.1%} of a core; {len(new_lines)} log lines")
+        record_property("measured", f"CPU at EMFILE: {share:.1%} of a core; {len(new_lines)} log lines")
         assert server.running(), f"the server died at its descriptor limit: {server.stderr_text()[-2000:]}"
-        assert cpu_share < MAX_CPU_SHARE, f"the server used {cpu_share:.0%} of a core while at EMFILE"
+        assert share < MAX_CPU_SHARE, f"the server used {share:.0%} of a core while at EMFILE"
         assert len(new_lines) <= MAX_LOG_LINES, f"{len(new_lines)} log lines in {CPU_WINDOW}s at EMFILE"
         # Descriptors free up: every client still waiting gets its greeting back.
         for sock in served:
