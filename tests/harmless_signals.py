@@ -1,7 +1,7 @@
 """Run a Python server module with a do-nothing handler for SIGUSR1, so a storm of that
 signal interrupts its system calls (EINTR) without asking it to do anything.
 
-    python -m tests.harmless_signals MODULE [ARGS...]
+    python3 -m tests.harmless_signals MODULE [ARGS...]
 
 A signal with no handler, or an ignored one, interrupts nothing. Python installs its
 handlers without SA_RESTART, so a recv(), send(), accept() or epoll_wait() blocked when

@@ -74,7 +74,7 @@ class ServerSpec:
 
 
 def model_spec(name: str) -> ServerSpec:
-    """One of the models in the registry, as `python -m NAME`, with what it declares."""
+    """One of the models in the registry, as `python3 -m NAME`, with what it declares."""
     model = registry.model(name)
     return ServerSpec(
         name,

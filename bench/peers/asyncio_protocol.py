@@ -1,5 +1,5 @@
 """Not ours: the asyncio Protocol echo server of asyncio's documentation, nothing added.
-`python -m bench.peers.asyncio_protocol PORT [uvloop]`: uvloop swaps in its C event loop."""
+`python3 -m bench.peers.asyncio_protocol PORT [uvloop]`: uvloop swaps in its C event loop."""
 
 import asyncio
 

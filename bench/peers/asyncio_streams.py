@@ -1,5 +1,5 @@
 """Not ours: the asyncio streams echo server of asyncio's documentation, nothing added.
-`python -m bench.peers.asyncio_streams PORT [uvloop]`: uvloop swaps in its C event loop."""
+`python3 -m bench.peers.asyncio_streams PORT [uvloop]`: uvloop swaps in its C event loop."""
 
 import asyncio
 

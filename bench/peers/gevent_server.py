@@ -1,6 +1,6 @@
 """Not ours: gevent's StreamServer echo, as gevent's documentation writes it: blocking
 code in a greenlet per connection, on gevent's event loop (libev).
-`python -m bench.peers.gevent_server PORT`."""
+`python3 -m bench.peers.gevent_server PORT`."""
 
 import socket
 import sys

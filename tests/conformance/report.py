@@ -5,7 +5,7 @@ and one result per case and server). tox tests one server per env, so the whole 
 takes several files; this merges them and writes conformance.json, conformance.html (one
 self-contained page) and conformance.md (a summary to paste into a README):
 
-    python -m tests.conformance.report OUT_DIR INPUT [INPUT ...]
+    python3 -m tests.conformance.report OUT_DIR INPUT [INPUT ...]
 
 An INPUT is a conformance.json file or a directory searched for them. Standard library only.
 """
@@ -460,7 +460,7 @@ def _find_inputs(inputs: Sequence[Path], output: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.conformance.report",
+        prog="python3 -m tests.conformance.report",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the docstring's usage block as written
     )
