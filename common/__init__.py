@@ -1,4 +1,4 @@
-"""What the six servers truly share: the command line (config.py); the listening socket,
+"""What the servers truly share: the command line (config.py); the listening socket,
 the ready line and the stop-signal policy (lifecycle.py); and the decisions behind
 --max-connections, --idle-timeout and a failed accept() (limits.py). Nothing here reads,
 writes, waits or accepts for a server: every `accept`, `recv`, `send`, `select` and
