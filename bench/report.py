@@ -329,7 +329,8 @@ def verdicts(run: Mapping[str, Any]) -> str:
     met = [row for row in rows if row[3] == "met"]
     missed = [f"{row[0]}, at {row[1]} {row[3].removeprefix('missed ')}" for row in rows if "missed" in row[3]]
     intro = (
-        f"The targets are judged on one run, `{run['command']}` (started {run['started']}; "
+        f"The targets are judged on one run, `{run['command']}` on {machine_line(run['machine'])} "
+        f"(started {run['started']}; "
         f"[its tables](docs/bench/targets.md), [raw](docs/bench/targets.json)). {judging_line(run)}"
     )
     count = f"In that run {len(met)} of {len(rows)} targets were met"
@@ -342,17 +343,14 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def committed_pages(root: Path = ROOT) -> dict[Path, str]:
-    """Each page the committed runs make, as they make it: path -> text."""
-    full, judged = load(FULL_RUN), load(TARGETS_RUN)
-    pages = {path.with_suffix(".md"): markdown(load(path)) for path in (FULL_RUN, TARGETS_RUN)}
-    readme = root / "README.md"
-    text = replace_section(readme.read_text(encoding="utf-8"), "bench results", excerpt(full))
-    pages[readme] = replace_section(text, "bench targets", verdicts(judged))
-    return pages
+    """Each page the committed runs make or are quoted in, as they make it: path -> text."""
+    from bench import quotes  # noqa: PLC0415 -- its list of pages builds on this module
+
+    return quotes.pages(root)
 
 
 def main() -> int:
-    """Rewrite docs/bench/*.md and the README's bench sections from the committed JSON."""
+    """Rewrite docs/bench/*.md, docs/syscalls.md and every section that quotes them (bench/quotes.py)."""
     for path, text in committed_pages().items():
         if path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")

@@ -7,12 +7,13 @@ divided by the messages echoed, is what serving costs in syscalls. Rerun from th
 repository root (Linux, strace installed); it writes docs/syscalls.md, its figures to
 docs/syscalls.json, and prints the table:
 
-    python3 -m docs.syscalls           # 100 connections x 100 messages, about 15 s; also
-                                       # rewrites the syscall row of docs/comparison.md
+    python3 -m docs.syscalls           # 100 connections x 100 messages, about 15 s
     python3 -m docs.syscalls --check   # 5 x 5, written to a temporary folder instead
     python3 -m docs.syscalls --render  # no strace: the page again from docs/syscalls.json
 
 The notes under the table are written from the figures, so they say what this run shows.
+The pages that quote its figures (docs/comparison.md's syscall row) are rewritten from
+docs/syscalls.json by `python3 -m bench.report`, which also renders this page.
 """
 
 from __future__ import annotations
@@ -39,9 +40,7 @@ from toolkit.process import READY_LINE
 from toolkit.registry import ROOT as REPO_ROOT
 
 COMMAND = "python3 -m docs.syscalls"
-COMPARISON = REPO_ROOT / "docs/comparison.md"
 SAVED = REPO_ROOT / "docs/syscalls.json"  # the last full run's figures: --render redraws the page
-ROW_MARK = "<!-- syscalls -->"  # marks the row of comparison.md that main() rewrites
 TIMEOUT = 10.0  # seconds: for a server to start, one client operation, a server to exit
 MESSAGE = bytes(range(256)) * 4  # 1 KiB, every byte value
 
@@ -305,16 +304,6 @@ def notes(figures: dict[str, dict[str, float]], workload: Workload) -> str:
     )
 
 
-def fill_comparison(figures: dict[str, dict[str, float]], page: Path) -> None:
-    """Rewrite the comparison page's syscall row (the line marked ROW_MARK) with the totals."""
-    totals = " | ".join(
-        f"{figures[model]['total']:.2f}" if model in figures else "n/a" for model in registry.names()
-    )
-    row = f"| syscalls per echoed message ([measured](syscalls.md)) {ROW_MARK} | {totals} |"
-    lines = page.read_text().splitlines()
-    page.write_text("\n".join(row if ROW_MARK in line else line for line in lines) + "\n")
-
-
 def page(run: dict[str, Any]) -> str:
     """docs/syscalls.md from a saved run: the table, and notes written from its figures."""
     workload, figures = Workload(**run["workload"]), run["figures"]
@@ -322,8 +311,8 @@ def page(run: dict[str, Any]) -> str:
     return (
         f"# Syscalls per echoed message\n\nMeasured, not estimated, by `docs/syscalls.py`. To regenerate "
         f"(Linux, strace installed, from the repository root):\n\n    {COMMAND}\n\n"
-        f"Workload: {workload.describe()}\n\nMachine: {run['machine']}. Raw figures: "
-        f"[syscalls.json](syscalls.json).\n\n{table(figures)}\n\n"
+        f"Workload: {workload.describe()}\n\nThis run: `{run['command']}` on {run['machine']}, started "
+        f"{run['started']}. Raw figures: [syscalls.json](syscalls.json).\n\n{table(figures)}\n\n"
         "Each server ran under `strace -f -c` twice, with the workload and with no client at all; the "
         "table is the difference, divided by the messages echoed, so start-up and shutdown do not count, "
         f"and each connection's accept, close (and thread) are spread over its {workload.messages} "
@@ -341,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp()) if options.check else REPO_ROOT / "docs"
     output, saved = folder / "syscalls.md", folder / SAVED.name
     started = time.monotonic()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if options.render:
         run = json.loads(SAVED.read_text())
     else:
@@ -354,14 +344,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Linux {platform.release()} ({os.cpu_count()} cores), Python {platform.python_version()}, "
             f"{strace.stdout.splitlines()[0]}"
         )
-        run = {"workload": asdict(workload), "machine": machine, "figures": figures}
+        command = " ".join([COMMAND, *(argv if argv is not None else sys.argv[1:])])
+        run = {"command": command, "started": started_at, "machine": machine}
+        run |= {"workload": asdict(workload), "figures": figures}
         saved.write_text(json.dumps(run, indent=1) + "\n")
     output.write_text(page(run))
     print(table(run["figures"]))
     print(f"wrote {output} in {time.monotonic() - started:.0f} s")
     if not options.check:
-        fill_comparison(run["figures"], COMPARISON)
-        print(f"rewrote the syscall row of {COMPARISON}")
+        print("python3 -m bench.report rewrites the pages that quote it")
     return 0
 
 

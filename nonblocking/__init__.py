@@ -10,7 +10,8 @@ MODEL = Model(
     changes="one thread tries every socket in turn and never blocks on one; it sleeps when nothing moved",
     waits="never on a socket: it tries every `accept`/`recv`/`send` in turn and sleeps 1-50 ms "
     "(or 32 empty passes) when a pass finds nothing",
-    costs="a syscall per socket per pass, ready or not; CPU even when idle (held near 3% of a core); "
+    costs="a syscall per socket per pass, ready or not; CPU even when idle (a few percent of a core, "
+    "held there by its back-off); "
     "extra latency after an idle spell",
     picks_up="the next pass tries recv() on every client, ready or not; a pass that finds nothing "
     "sleeps 1-50 ms",

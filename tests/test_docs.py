@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from bench import report
+from bench import quotes, report
 from docs import syscalls, waits
 from toolkit import registry
 
@@ -326,3 +326,138 @@ def test_the_picture_is_drawn_from_the_model_list() -> None:
     assert (DOCS / "waits.svg").read_text(encoding="utf-8") == drawn, "stale: run python3 -m toolkit.generate"
     lanes = re.findall(r'font-family="monospace" font-weight="bold">([^<]+)<', drawn)
     assert lanes == list(registry.names())
+
+
+# A measured figure, as a page would write one: a ratio (0.99×, not a load's "100 × 64 B"),
+# a time in µs or ns, a time per message, a rate, a share of a core, memory per connection,
+# calls or instructions per message. Configuration reads otherwise (64 KiB buffers, a 10 s
+# timeout, FD_SETSIZE 1,024, 50 ms back-off) and is not matched.
+NUMBER = r"(?<![\w.])(?<![≥≤<>] )(?<![≥≤<>])\d(?:[\d,.]*\d)?"  # not a bound: "≥ 90%"
+MEASURED = re.compile(
+    rf"{NUMBER}×"
+    rf"|{NUMBER}\s?(?:µs|ns)\b"
+    rf"|{NUMBER}\s?ms (?:of CPU )?per (?:echoed )?(?:message|round trip)"
+    rf"|{NUMBER}\s?(?:round trips|messages|requests)(?:/s| per second)"
+    rf"|{NUMBER}\s?[KMG]i?B/s"
+    rf"|{NUMBER}\s?% of (?:a|one|its|the) core"
+    rf"|{NUMBER}\s?[KM]iB (?:of RSS |of memory )?(?:per|a|each) connection"
+    rf"|{NUMBER}\s?(?:syscalls|calls|instructions) (?:per|a) (?:echoed )?message"
+)
+# A table row whose first cell names a measured quantity: any figure with a unit in it is one.
+MEASURED_ROW = re.compile(r"^\|\s*[^|]*(?:per (?:echoed )?(?:message|round trip|connection)|CPU|RSS)[^|]*\|")
+UNIT_FIGURE = re.compile(rf"{NUMBER}\s?(?:µs|ms|KiB|MiB|%)")
+# Figures that are measured, but not by a benchmark run: each line that may carry one, by
+# a piece of its text. Every entry must still excuse a figure (see the test below it).
+NOT_BENCH_FIGURES = {
+    # The conformance suite's own measurements, which it writes to no committed JSON: case
+    # 10.1's RSS per connection, read once 10,000 clients are quiet (the bench's "10,000
+    # held" reads the peak while they echo, a different figure), and case 9.1's CPU.
+    ("README.md", "| RSS per connection | 24.9 KiB"),
+    ("README.md", "| CPU at EMFILE (9.1) |"),
+    ("docs/comparison.md", "| CPU out of descriptors (case 9.1) |"),
+    ("docs/gevent_io.md", "| memory per connection (case 10.1, RSS) |"),
+    ("docs/gevent_io.md", "Case 10.1 measured **9.3 KiB of RSS per connection**"),
+    ("docs/which-model.md", "(9.3 KiB of RSS per connection in case 10.1)"),
+    ("docs/blocking.md", "**24.9 KiB of RSS per connection** at 10,000 connections"),
+    ("docs/nonblocking.md", "measured **0.5 KiB of RSS per connection** with nothing owed"),
+    ("docs/select_mux.md", "Case 10.1 measured **0.5 KiB of RSS per connection**"),
+    ("docs/selectors_mux.md", "Case 10.1 measured **0.7 KiB of RSS per connection**"),
+    ("docs/asyncio_io.md", "Case 10.1 measured **1.9 KiB of RSS per connection**"),
+    ("docs/threadpool.md", "Case 10.1 measured **0.6 and 1.3 KiB of RSS per connection**"),
+    ("docs/uring_io.md", "Case 10.1 measured **5.5 KiB of RSS per connection**"),
+    # Part 3 of issue 16 (bench/growth.py) generates prefork's figures section: drop these then.
+    ("docs/prefork.md", "| 100 × 64 B | 132,857 round trips/s"),
+    ("docs/prefork.md", "| 1,000 × 1 KiB | 118,101 |"),
+    ("docs/prefork.md", "the second costs about 0.2 µs per round trip"),
+    ("docs/prefork.md", "`epoll_mux` spends about 12 µs of CPU per round"),
+    ("docs/prefork.md", "than the 2× a 4-core machine would"),
+}
+RUN_PAGES = {ROOT / page for page in quotes.RUN_PAGES}
+QUOTING_PAGES = sorted(
+    {ROOT / "README.md", *DOCS.rglob("*.md")}
+    - RUN_PAGES
+    - {p for p in DOCS.rglob("*.md") if ".venv" in p.parts}
+)
+
+
+def typed_figures(page: Path, text: str) -> list[tuple[int, str, str]]:
+    """(line number, token, line) of each measured figure outside the generated sections."""
+    text = GENERATED.sub(blank_out, text)
+    found = []
+    for number, line in enumerate(text.split("\n"), 1):
+        tokens = [match.group(0) for match in MEASURED.finditer(line)]
+        if MEASURED_ROW.match(line):
+            tokens += [match.group(0) for match in UNIT_FIGURE.finditer(line)]
+        found += [(number, token, line) for token in dict.fromkeys(tokens)]
+    return found
+
+
+def allowed(page: Path, line: str) -> bool:
+    return any(page == ROOT / where and text in line for where, text in NOT_BENCH_FIGURES)
+
+
+@pytest.mark.parametrize("page", QUOTING_PAGES, ids=page_id)
+def test_no_measured_figure_is_typed_by_hand(page: Path) -> None:
+    typed = [
+        f"{page_id(page)}:{number}: {token}"
+        for number, token, line in typed_figures(page, page.read_text(encoding="utf-8"))
+        if not allowed(page, line)
+    ]
+    assert not typed, (
+        "measured figures typed by hand, not in a committed run: quote them in a section of "
+        "bench/quotes.py, or say it without the number\n" + "\n".join(typed)
+    )
+
+
+def test_every_exception_still_excuses_a_figure() -> None:
+    used = {
+        (where, text)
+        for where, text in NOT_BENCH_FIGURES
+        for _, _, line in typed_figures(ROOT / where, (ROOT / where).read_text(encoding="utf-8"))
+        if text in line
+    }
+    assert used == NOT_BENCH_FIGURES, f"exceptions that excuse nothing now: {NOT_BENCH_FIGURES - used}"
+
+
+@pytest.mark.parametrize(
+    ("line", "tokens"),
+    [
+        ("epoll_mux made 0.99× uvloop's", ["0.99×"]),
+        ("took 8.4 µs and 9.1 µs", ["8.4 µs", "9.1 µs"]),
+        ("at 132,857 round trips/s and 6.3 MB/s", ["132,857 round trips/s", "6.3 MB/s"]),
+        ("idle, held near 3% of a core", ["3% of a core"]),
+        ("measured 9.3 KiB of RSS per connection", ["9.3 KiB of RSS per connection"]),
+        ("2.53 syscalls per echoed message", ["2.53 syscalls per echoed message"]),
+        ("| server CPU per message | 10-12 µs | 0.00% |", ["12 µs", "0.00%"]),
+        ("100 × 64 B and 1,000 × 1 KiB, 64 KiB buffers, FD_SETSIZE 1,024, a 10 s timeout", []),
+        ("sleeps 1-50 ms when a pass finds nothing; every 5 ms by default", []),
+        ("| where owed bytes wait | one chunk, at most 64 KiB |", []),
+    ],
+)
+def test_what_counts_as_a_measured_figure(line: str, tokens: list[str]) -> None:
+    assert [token for _, token, _ in typed_figures(ROOT / "x.md", line)] == tokens
+
+
+def test_every_quote_is_a_listed_section() -> None:
+    begin = re.compile(r"<!-- begin (?P<name>[^:]+): generated by python3 -m bench.report")
+    found = {
+        (page_id(page), match.group("name"))
+        for page in QUOTING_PAGES
+        for match in begin.finditer(page.read_text(encoding="utf-8"))
+    }
+    assert found == set(quotes.SECTIONS), "sections with no renderer, or renderers with no section"
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [*quotes.SECTIONS.values(), *quotes.RUN_PAGES.values()],
+    ids=[*map(str, quotes.SECTIONS), *quotes.RUN_PAGES],
+)
+def test_every_quote_is_headed_by_its_runs(quote: quotes.Quote) -> None:
+    """Each run's command, machine and date come before the first table that shows its figures."""
+    text = quotes.rendered(quote)
+    first_table = next((m.start() for m in re.finditer(r"^\|", text, re.MULTILINE)), len(text))
+    for path in quote.runs:
+        run = report.load(path)
+        for fact in (run["command"], quotes.machine_text(run), run["started"]):
+            assert fact in text[:first_table], f"{path.name}'s {fact!r} does not head the quote"
