@@ -2,7 +2,7 @@
 
     python3 -m bench --quick     about 2 minutes: the verdicts. Each target's server and
                                 reference in paired runs (bench.paired), and the idle target
-    python3 -m bench             the full run, about 20 minutes on 2 cores: every server
+    python3 -m bench             the full run, about 30 minutes on 2 cores: every server
                                 through every scenario (the tables and charts), then the
                                 targets in more and longer pairs, for narrower intervals
     python3 -m bench --servers epoll_mux,"uvloop Protocol" --scenarios throughput
@@ -39,7 +39,7 @@ from bench.paired import measure_target
 KINDS = ("pingpong", "throughput", "inflight", "hold", "idle", "targets")
 # Paired runs for the targets, (seconds per run, pairs), chosen from docs/bench/noise.md.
 QUICK_PAIRS = (0.5, 5)
-FULL_PAIRS = (2.0, 9)
+FULL_PAIRS = (3.0, 9)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -56,14 +56,22 @@ STUDIED = [
 CONCLUSION = f"""\
 ## What the runs choose
 
-The interval's width is what decides whether a target gets a verdict at all: a target
-within a few percent of its goal needs an interval that narrow. The table above shows
-how the width shrinks with longer runs and more pairs, and what each costs in wall time.
-`python3 -m bench --quick` uses {QUICK_PAIRS[0]:g} s × {QUICK_PAIRS[1]} pairs: what fits
-the targets into about 2 minutes; its intervals are wide enough that a target near its
-goal reads "cannot tell at this noise", never a verdict the noise can flip.
-The full run uses {FULL_PAIRS[0]:g} s × {FULL_PAIRS[1]} pairs, whose narrower intervals
-decide more of the targets near their goal.
+A target within a few percent of its goal gets a verdict only from an interval that
+narrow. At 0.6 s × 3 pairs the interval is the three ratios' [min, max], which holds the
+median only 75% of the time, and it is still wide: one run that a neighbour slowed
+stretches it. At 3 s × 9 it is [x(2), x(8)] at 96.1%, and a few times narrower for the
+loops; each target then costs about a minute. The thread-per-connection pairs (blocking
+against socketserver threads) stay the widest at every setting: their runs' rates jump
+between two levels from one run to the next, and socketserver's accept backlog of 5 makes
+each of its runs seconds longer to connect, which pulls a pair's two runs apart in time.
+
+`python3 -m bench --quick` uses {QUICK_PAIRS[0]:g} s × {QUICK_PAIRS[1]} pairs: five
+pairs are the fewest whose [min, max] holds the median more than 90% of the time
+(93.8%), and at this run length the targets fit in about 2 minutes. Its intervals are
+wide, so a target near its goal reads "cannot tell at this noise" rather than a verdict
+the noise can turn over. The full run uses {FULL_PAIRS[0]:g} s × {FULL_PAIRS[1]} pairs,
+the longest setting studied, for the narrowest intervals: it decides the loops' targets
+near their goals that `--quick` cannot.
 """
 
 
@@ -143,6 +151,31 @@ HEADER = [
 ]
 
 
+SUMMARY_HEADER = ["run length × pairs", "interval coverage", "median interval width", "wall s per target"]
+
+
+def summary(saved: Mapping[str, Any]) -> list[list[str]]:
+    """Per setting, over every studied target and time it ran: how wide, and how long."""
+    widths: dict[tuple[float, int], list[float]] = {}
+    walls: dict[tuple[float, int], list[float]] = {}
+    for run in saved["runs"]:
+        key = (run["seconds"], run["pairs"])
+        for paired in run["targets"]:
+            if not paired["failure"]:
+                interval = median_interval(rate_ratios(paired))
+                widths.setdefault(key, []).append(interval.high - interval.low)
+                walls.setdefault(key, []).append(paired["wall_seconds"])
+    return [
+        [
+            f"{seconds:g} s × {pairs}",
+            f"{median_interval([1.0] * pairs).coverage:.1%}",
+            f"{statistics.median(widths[seconds, pairs]):.2f}",
+            f"{statistics.median(walls[seconds, pairs]):.1f}",
+        ]
+        for seconds, pairs in sorted(widths, key=lambda key: key[0] * key[1])
+    ]
+
+
 def page(saved: Mapping[str, Any]) -> str:
     heading = ["# Noise study: how wide are the targets' intervals?", "The runs:"]
     runs = [
@@ -150,7 +183,8 @@ def page(saved: Mapping[str, Any]) -> str:
         f"on {machine_line(run['machine'])}"
         for run in saved["runs"]
     ]
-    text = "\n\n".join([*heading, "\n".join(runs), markdown_table(HEADER, rows(saved)), CONCLUSION.strip()])
+    tables = [markdown_table(SUMMARY_HEADER, summary(saved)), markdown_table(HEADER, rows(saved))]
+    text = "\n\n".join([*heading, "\n".join(runs), *tables, CONCLUSION.strip()])
     return text + "\n"
 
 
