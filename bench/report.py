@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,7 +184,9 @@ def judge(interval: Interval, at_least: float) -> str:
 
 
 def ratio_range(interval: Interval) -> str:
-    return f"{interval.low:.2f}\N{EN DASH}{interval.high:.2f}×"
+    """Rounded outwards, so a bound just below a goal never prints as the goal itself."""
+    low, high = math.floor(interval.low * 100 + 1e-9) / 100, math.ceil(interval.high * 100 - 1e-9) / 100
+    return f"{low:.2f}\N{EN DASH}{high:.2f}×"
 
 
 def target_rows(run: Mapping[str, Any]) -> Iterator[list[str]]:
