@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import noise, report
 from docs import syscalls
 from toolkit import registry
 
@@ -175,6 +175,7 @@ RUN_PAGES: dict[str, Quote] = {  # pages that are one run's whole report
     "docs/bench/results.md": Quote((report.FULL_RUN,), report.markdown),
     "docs/bench/targets.md": Quote((report.TARGETS_RUN,), report.markdown),
     "docs/syscalls.md": Quote((SYSCALLS_RUN,), syscalls.page),
+    "docs/bench/noise.md": Quote((noise.SAVED,), noise.page),  # several runs, {"runs": [...]}
 }
 
 

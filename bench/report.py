@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.measure import describe, size_label
+from bench.measure import SATURATED, describe, size_label
+from bench.stats import Interval, median_interval
 
 Result = Mapping[str, Any]
 REFERENCE = "epoll_mux"  # every throughput is also shown as a ratio to this one
@@ -16,8 +19,7 @@ LOADGEN_BOUND = "†"
 FOOTNOTE = (
     f"{LOADGEN_BOUND} the load generator used ≥ 90% of its core: this figure may be its limit, "
     "not the server's; compare CPU per round trip instead. "
-    "Spread: (fastest run - slowest run) ÷ median; a ratio between two servers is only as sure "
-    "as their spreads allow."
+    "Spread: (fastest run - slowest run) ÷ median, over one server's runs."
 )
 
 
@@ -50,9 +52,6 @@ TARGETS = [
     Target("forking", "socketserver forking", 100, 64, 1.0),
 ]
 IDLE_TARGET = ("nonblocking", 1000, 5.0)  # server, idle connections, most % of a core
-# A run judges the targets only with this many runs per figure: on a shared VM one
-# server's runs, seconds apart, differ by 20-60%, and the median of 3 swings with them.
-JUDGING_REPEATS = 9
 
 
 def scenario_label(result: Result) -> str:
@@ -133,47 +132,92 @@ def find(
     return None
 
 
-def judges(run: Mapping[str, Any]) -> bool:
-    """Whether a run has enough runs per figure to give the targets a verdict."""
-    return bool(run["settings"]["repeats"] >= JUDGING_REPEATS)
+def describe_target(target: Target) -> str:
+    load = f"{target.connections:,} × {size_label(target.size)}"
+    return f"{target.server} ≥ {target.at_least:g}× {target.reference}, {load}"
 
 
-def target_rows(results: Sequence[Result], judge: bool = True) -> Iterator[list[str]]:
-    """Each target with the ratio measured, or why it could not be; verdicts only if judge."""
+def pairs(paired: Result) -> list[tuple[Result, Result]]:
+    """(server's run, reference's run) for each complete pair of a paired result (bench.paired)."""
+    by_pair: dict[int, dict[str, Result]] = {}
+    for run in paired["runs"]:
+        by_pair.setdefault(run["pair"], {})[run["who"]] = run
+    return [(both["server"], both["reference"]) for _, both in sorted(by_pair.items()) if len(both) == 2]
+
+
+def rate_ratios(paired: Result) -> list[float]:
+    """Per pair: the server's round trips/s ÷ the reference's."""
+    return [
+        (ours["round_trips"] / ours["seconds"]) / (theirs["round_trips"] / theirs["seconds"])
+        for ours, theirs in pairs(paired)
+    ]
+
+
+def cpu_ratios(paired: Result) -> list[float]:
+    """Per pair: the reference's CPU per round trip ÷ the server's (above 1: the server's is less)."""
+
+    def cpu(run: Result) -> float:
+        return float(run["server_cpu_seconds"] / run["round_trips"])
+
+    return [cpu(theirs) / cpu(ours) for ours, theirs in pairs(paired)]
+
+
+def loadgen_saturated(paired: Result) -> bool:
+    """Whether the load generator's median share of its core, driving either side, reached SATURATED."""
+    shares = [
+        statistics.median(r["client_cpu_seconds"] / r["seconds"] for r in paired["runs"] if r["who"] == who)
+        for who in {r["who"] for r in paired["runs"]}
+    ]
+    return any(share >= SATURATED for share in shares)
+
+
+MET, MISSED, CANNOT_TELL = "met", "missed", "cannot tell at this noise"
+
+
+def judge(interval: Interval, at_least: float) -> str:
+    """Met or missed only when the whole interval says so."""
+    if interval.low >= at_least:
+        return MET
+    if interval.high < at_least:
+        return MISSED
+    return CANNOT_TELL
+
+
+def ratio_range(interval: Interval) -> str:
+    """Rounded outwards, so a bound just below a goal never prints as the goal itself."""
+    low, high = math.floor(interval.low * 100 + 1e-9) / 100, math.ceil(interval.high * 100 - 1e-9) / 100
+    return f"{low:.2f}\N{EN DASH}{high:.2f}×"
+
+
+def target_rows(run: Mapping[str, Any]) -> Iterator[list[str]]:
+    """Each target with its paired ratios and verdict, or why it was not measured."""
+    measured = {(t["server"], t["reference"], t["connections"], t["size"]): t for t in run.get("targets", [])}
     for target in TARGETS:
-        load = f"{target.connections:,} × {size_label(target.size)}"
-        goal = f"{target.server} ≥ {target.at_least:g}× {target.reference}, {load}"
-        ours = find(results, target.server, "throughput", target.connections, target.size)
-        theirs = find(results, target.reference, "throughput", target.connections, target.size)
-        if ours is None or theirs is None:
-            yield [goal, "not measured in this run", "", ""]
+        goal = describe_target(target)
+        paired = measured.get((target.server, target.reference, target.connections, target.size))
+        if paired is None or not pairs(paired):
+            failure = paired and paired["failure"]
+            yield [goal, f"failed: {failure}" if failure else "not measured in this run", "", ""]
             continue
-        ratio = ours["round_trips_per_second"] / theirs["round_trips_per_second"]
-        cheaper = theirs["server_cpu_us_per_round_trip"] / ours["server_cpu_us_per_round_trip"]
-        bound = LOADGEN_BOUND if ours["loadgen_saturated"] or theirs["loadgen_saturated"] else ""
-        noise = (ours["spread"] + theirs["spread"]) / 2
-        if not judge:
-            verdict = NOT_JUDGED
-        elif ratio >= target.at_least:
-            verdict = "met"
-        else:  # a miss smaller than the runs' own spread may be noise: say which
-            verdict = "missed (within spread)" if ratio >= target.at_least * (1 - noise) else "missed"
-        yield [goal, f"{ratio:.2f}× {bound}".strip(), f"{cheaper:.2f}×", verdict]
+        ratio = median_interval(rate_ratios(paired))
+        bound = f" {LOADGEN_BOUND}" if loadgen_saturated(paired) else ""
+        measured_cell = f"{ratio.median:.2f}× ({ratio_range(ratio)}){bound}"
+        cheaper = median_interval(cpu_ratios(paired))
+        cheaper_cell = f"{cheaper.median:.2f}× ({ratio_range(cheaper)})"
+        yield [goal, measured_cell, cheaper_cell, judge(ratio, target.at_least)]
     server, connections, most = IDLE_TARGET
     goal = f"{server} idle CPU < {most:g}% with {connections:,} idle connections"
-    idle = find(results, server, "idle", connections)
+    idle = find(run["results"], server, "idle", connections)
     if idle is None:
         yield [goal, "not measured in this run", "", ""]
     else:
         cpu = idle["server_cpu_percent"]
-        verdict = NOT_JUDGED if not judge else "met" if cpu < most else "missed"
-        yield [goal, f"{cpu:.1f}%", "", verdict]
+        yield [goal, f"{cpu:.1f}%", "", MET if cpu < most else MISSED]
 
 
-NOT_JUDGED = "not judged"
 TARGET_HEADER = [
     "target",
-    "measured (round trips/s ratio)",
+    "round trips/s, server ÷ reference: median of pairs (interval)",
     "CPU per round trip, reference ÷ server",
     "verdict",
 ]
@@ -203,22 +247,24 @@ def render(
     parts = []
     for title, header, rows in tables(results["results"]):
         parts += [f"{heading} {title}", table(header, rows)]
-    rows = list(target_rows(results["results"], judges(results)))
-    parts += [f"{heading} Targets", table(TARGET_HEADER, rows), judging_line(results), FOOTNOTE]
-    return "\n\n".join(parts) + "\n"
+    if "targets" in results:
+        rows = list(target_rows(results))
+        parts += [f"{heading} Targets", table(TARGET_HEADER, rows), judging_line(results)]
+    return "\n\n".join([*parts, FOOTNOTE]) + "\n"
 
 
-def judging_line(results: Mapping[str, Any]) -> str:
-    repeats = results["settings"]["repeats"]
-    rule = (
-        'A miss smaller than the two servers\' mean spread says "within spread": '
-        "the runs cannot tell it from noise."
-    )
-    if judges(results):
-        return f"Each figure is the median of {repeats} runs, enough to judge. {rule}"
+def judging_line(run: Mapping[str, Any]) -> str:
+    settings = run["target_settings"]
+    n = settings["pairs"]
+    coverage = median_interval([1.0] * n).coverage
     return (
-        f"Not judged: this run took {repeats} runs per figure, and a verdict needs {JUDGING_REPEATS} "
-        f"(`python3 -m bench --quick --repeats {JUDGING_REPEATS}`). {rule}"
+        f"Each target: fresh processes of the server and its reference, both warmed up "
+        f"({settings['warmup']:g} s), then {n} pairs of {settings['seconds']:g} s runs in alternating order "
+        "(server first, then reference first, ...), both on the same CPU. Each pair gives one ratio; the "
+        f"interval holds the median ratio with {coverage:.1%} confidence, whatever the ratios' distribution "
+        "(the sign test's order statistics, bench/stats.py). "
+        f'"{MET}": the whole interval is at or above the goal; "{MISSED}": it is wholly below; '
+        f'otherwise "{CANNOT_TELL}". The idle target is one run\'s CPU share.'
     )
 
 
@@ -325,16 +371,17 @@ def excerpt(run: Mapping[str, Any]) -> str:
 
 def verdicts(run: Mapping[str, Any]) -> str:
     """The README's targets: one run's table, and a sentence that counts it."""
-    rows = list(target_rows(run["results"], judges(run)))
-    met = [row for row in rows if row[3] == "met"]
-    missed = [f"{row[0]}, at {row[1]} {row[3].removeprefix('missed ')}" for row in rows if "missed" in row[3]]
+    rows = list(target_rows(run))
     intro = (
         f"The targets are judged on one run, `{run['command']}` on {machine_line(run['machine'])} "
         f"(started {run['started']}; "
         f"[its tables](docs/bench/targets.md), [raw](docs/bench/targets.json)). {judging_line(run)}"
     )
-    count = f"In that run {len(met)} of {len(rows)} targets were met"
-    count += f"; missed: {'; '.join(missed)}." if missed else "."
+    counts = [f"{sum(row[3] == verdict for row in rows)} {verdict}" for verdict in (MET, MISSED, CANNOT_TELL)]
+    unmeasured = sum(len(row) > 1 and not row[3] for row in rows)
+    count = f"In that run, of {len(rows)} targets: {', '.join(counts)}" + (
+        f", {unmeasured} not measured." if unmeasured else "."
+    )
     return "\n\n".join([intro, markdown_table(TARGET_HEADER, rows), count])
 
 
