@@ -498,7 +498,8 @@ def measured_cpu(bench_run: Mapping[str, Any], load: Load = FIT_LOAD) -> dict[st
 
 def fit(points: Mapping[str, tuple[float, float, float]]) -> dict[str, Any]:
     """µs ≈ a·instructions + b·syscalls, least squares through the origin (no work, no
-    time), over server -> (instructions, syscalls, µs). R² is against the mean."""
+    time), over server -> (instructions, syscalls, µs). R² is against the mean, so a fit
+    through the origin worse than the mean alone shows below zero."""
     names = list(points)
     design = np.array([[points[n][0], points[n][1]] for n in names], dtype=float)
     measured = np.array([points[n][2] for n in names], dtype=float)
@@ -765,7 +766,7 @@ def chart(run: Mapping[str, Any], path: Path) -> None:
             )
         top = max(max(p["measured_us"], p["predicted_us"]) for p in model["servers"].values()) * 1.1
         right.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
-        right.set_xlim(0, top)
+        right.set_xlim(0, top * 1.15)  # room for the names right of the points
         right.set_ylim(0, top)
         right.set_xlabel(f"measured server CPU µs per round trip ({FIT_LOAD.key})")
         right.set_ylabel("predicted: a·instructions + b·syscalls")
