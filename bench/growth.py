@@ -77,6 +77,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 PREFORK_LOADS = ((100, 64), (1000, 1024))  # connections, bytes: the loads the bench's targets name
 PREFORK_REFERENCE = "epoll_mux"  # one process, the loop every prefork worker runs
+# The prefork message says the round trips followed the CPU given when their ratio to it
+# varies less than this (max ÷ min), and the round trips themselves more than twice as much.
+FOLLOWS = 1.5
 CAP_REASONS = {  # why a declared cap is where it is
     "select_mux": "select()'s FD_SETSIZE",
     "forking": "it never runs more children: fork() slows as they accumulate",
@@ -140,7 +143,7 @@ def point(contender: Contender, load: Load, settings: Settings) -> dict[str, Any
     if cap is not None and total > cap:
         why = CAP_REASONS.get(contender.name, "")
         result["failure"] = f"declares a cap of {cap:,} connections" + (f" ({why})" if why else "")
-        return result
+        return result | {"cap": cap}
     with ServerProcess(contender.spec) as server:
         pin(server.pid, settings.server_cpu)
         idle_rss, idle_descriptors = server_rss(server.pid), server_fds(server.pid)
@@ -233,6 +236,9 @@ def growth(options: argparse.Namespace, argv: list[str] | None) -> dict[str, Any
 
 def prefork(options: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     settings = Settings(options.seconds, options.seconds, options.repeats, None, None)
+    # Unpinned, the scheduler may run the load generator on the core of the worker it
+    # wakes; pinned to the last CPU, it keeps a core of its own. Both, for the difference.
+    placements = [None, sorted(os.sched_getaffinity(0))[-1]]
     everyone = {c.name: c for c in contenders()}
     run = header(argv, settings) | {
         "loads": [list(load) for load in PREFORK_LOADS],
@@ -243,18 +249,20 @@ def prefork(options: argparse.Namespace, argv: list[str] | None) -> dict[str, An
     ]
     servers.append((PREFORK_REFERENCE, None))
     run["results"] = []
-    with locked(options.lock):
-        for index, (name, workers) in enumerate(servers):
-            progress(index, len(servers), name)
-            contender = everyone[PREFORK_REFERENCE if workers is None else "prefork"]
-            if workers is not None:
-                assert contender.spec.command is not None
-                command = (*contender.spec.command, "--workers", str(workers))
-                contender = replace(contender, name=name, spec=replace(contender.spec, command=command))
+    steps = [(loadgen_cpu, server) for loadgen_cpu in placements for server in servers]
+    for index, (loadgen_cpu, (name, workers)) in enumerate(steps):
+        progress(index, len(steps), f"{name}, load generator on CPU {loadgen_cpu}")
+        contender = everyone[PREFORK_REFERENCE if workers is None else "prefork"]
+        if workers is not None:
+            assert contender.spec.command is not None
+            command = (*contender.spec.command, "--workers", str(workers))
+            contender = replace(contender, name=name, spec=replace(contender.spec, command=command))
+        with locked(options.lock):
             for connections, size in PREFORK_LOADS:
-                result = point(contender, Load(connections, size, 1, settings.seconds), settings)
-                run["results"].append(result | {"workers": workers})
-        progress(len(servers), len(servers), "done")
+                load = Load(connections, size, 1, settings.seconds)
+                result = point(contender, load, replace(settings, loadgen_cpu=loadgen_cpu))
+                run["results"].append(result | {"workers": workers, "loadgen_cpu": loadgen_cpu})
+    progress(len(steps), len(steps), "done")
     return run
 
 
@@ -299,8 +307,8 @@ def find(run: Run, server: str, connections: int, size: int | None = None) -> Ma
     return None
 
 
-def growth_factors(run: Run) -> dict[str, tuple[int, float]]:
-    """Each server's cost at its most connections ÷ its cost at ACTIVE: (most, factor)."""
+def growth_factors(run: Run) -> dict[str, tuple[float, float, int]]:
+    """Each server's cost at ACTIVE connections held and at the most it held: (µs, µs, most)."""
     factors = {}
     for server in run["servers"]:
         base = find(run, server["name"], ACTIVE)
@@ -309,27 +317,44 @@ def growth_factors(run: Run) -> dict[str, tuple[int, float]]:
             continue
         last = max(done, key=lambda r: r["connections"])
         if last["connections"] > ACTIVE:
-            cost = last["server_cpu_us_per_round_trip"] / base["server_cpu_us_per_round_trip"]
-            factors[server["name"]] = (last["connections"], cost)
+            cost = "server_cpu_us_per_round_trip"
+            factors[server["name"]] = (base[cost], last[cost], last["connections"])
     return factors
 
 
 def growth_message(run: Run) -> str:
-    """The chart's message, every figure in it from the run."""
+    """The chart's message in a paragraph, every figure in it from the run."""
     factors = growth_factors(run)
+    groups = {server["name"]: server["group"] for server in run["servers"]}
     sentences = []
-    for group in [*GROUPS, "peers, for scale"]:
-        members = [
-            f"{name} {factor:.1f}× (to {most:,})"
-            for name, (most, factor) in sorted(factors.items(), key=lambda item: -item[1][1])
-            if group_of(name) == group
-        ]
-        if members:
-            sentences.append(f"{group}: {', '.join(members)}")
-    return (
-        f"From {ACTIVE} connections held to the most each held, with the same {ACTIVE} active, "
-        f"the CPU per echoed message grew by — {'; '.join(sentences)}."
+    for group in dict.fromkeys(groups.values()):
+        members = sorted(
+            ((name, *figures) for name, figures in factors.items() if groups[name] == group),
+            key=lambda member: member[1] / member[2],
+        )
+        if not members:
+            continue
+        growths = [last / base for _, base, last, _ in members]
+        each = ", ".join(f"{name} {last / base:.1f}× ({base:.1f} → {last:.1f} µs at {most:,})"
+                         for name, base, last, most in members)  # fmt: skip
+        spread = f"{min(growths):.1f}× to {max(growths):.1f}×" if len(members) > 1 else f"{growths[0]:.1f}×"
+        sentences.append(f"{group[0].upper()}{group[1:]}, {spread}: {each}.")
+    single = [r for r in run["results"] if r["connections"] == 1 and not r["failure"]]
+    busy = [r for r in run["results"] if r["connections"] == ACTIVE and not r["failure"]]
+    intro = (
+        f"With the same {ACTIVE} connections active and the rest idle, the CPU per echoed message "
+        f"changed from {ACTIVE} connections held to the most each held as its wait predicts, by:"
     )
+    parts = [intro, *sentences]
+    if single and busy:
+        low, high = (f(r["server_cpu_us_per_round_trip"] for r in single) for f in (min, max))
+        low_busy, high_busy = (f(r["server_cpu_us_per_round_trip"] for r in busy) for f in (min, max))
+        parts.append(
+            f"With a single connection every server pays more per message ({low:.1f} to {high:.1f} µs, "
+            f"against {low_busy:.1f} to {high_busy:.1f} µs with {ACTIVE}): each round trip is a wakeup of "
+            f"its own, where {ACTIVE} in lock step share their wakeups."
+        )
+    return " ".join(parts)
 
 
 def growth_markdown(run: Run) -> str:
@@ -358,7 +383,7 @@ def prefork_section(run: Run) -> str:
     rows = []
     for connections, size in run["loads"]:
         for result in (r for r in run["results"] if (r["connections"], r["size"]) == (connections, size)):
-            load = f"{connections:,} × {size_label(size)}"
+            load = f"{connections:,} × {size_label(size)}, {growth_charts.placement(result['loadgen_cpu'])}"
             name = result["server"]
             if result["workers"] == run["default_workers"]:
                 name += " (default: one per CPU)"
@@ -393,7 +418,7 @@ def prefork_section(run: Run) -> str:
     return "\n\n".join(
         [
             intro,
-            markdown_table(head, rows),
+            markdown_table(head, rows).replace("| --- " * len(head), "|---|---" + "|---:" * (len(head) - 2)),
             "![prefork: workers against throughput](bench/charts/prefork.png)",
             prefork_message(run),
         ]
@@ -401,24 +426,45 @@ def prefork_section(run: Run) -> str:
 
 
 def prefork_message(run: Run) -> str:
-    """What the run shows, its figures from the JSON."""
+    """What the run shows, its figures from the JSON: each worker count against 1 worker,
+    and how closely the round trips followed the CPU both sides were given."""
     parts = []
-    for connections, size in run["loads"]:
+    cases = dict.fromkeys((r["connections"], r["size"], r["loadgen_cpu"]) for r in run["results"])
+    for connections, size, loadgen_cpu in cases:
         results = {
             r["workers"]: r
             for r in run["results"]
-            if (r["connections"], r["size"]) == (connections, size) and not r["failure"]
+            if (r["connections"], r["size"], r["loadgen_cpu"]) == (connections, size, loadgen_cpu)
+            and not r["failure"]
         }
-        one, best = results.get(1), max((r for w, r in results.items() if w), key=rate, default=None)
-        if one is None or best is None:
-            continue
-        parts.append(
-            f"at {connections:,} × {size_label(size)}, {best['workers']} workers did "
-            f"{rate(best) / rate(one):.2f}× the round trips of 1, with the server using "
-            f"{best['server_cpu_percent']:.0f}% and the load generator "
-            f"{best['client_cpu_percent']:.0f}% of one core"
+        one, more = (
+            results.get(1),
+            [r for w, r in sorted(results.items(), key=lambda i: i[0] or 0) if w and w > 1],
         )
-    return "Best against 1 worker: " + "; ".join(parts) + "." if parts else ""
+        if one and more:
+            ratios = ", ".join(f"{r['workers']} workers {rate(r) / rate(one):.2f}×" for r in more)
+            where = growth_charts.placement(loadgen_cpu)
+            parts.append(f"{connections:,} × {size_label(size)}, {where}: {ratios}")
+    done = [r for r in run["results"] if not r["failure"]]
+    if not done:
+        return ""
+    text = f"Round trips against 1 worker's: {'; '.join(parts)}." if parts else ""
+    together = [r["server_cpu_percent"] + r["client_cpu_percent"] for r in done]
+    per_cpu = [rate(r) / both for r, both in zip(done, together, strict=True)]
+    rates = [rate(r) for r in done]
+    text += (
+        f" Both sides together used {min(together):.0f}% to {max(together):.0f}% of one core "
+        f"({100 * run['machine']['cores']:,}% in all), and the round trips ranged from {min(rates):,.0f} to "
+        f"{max(rates):,.0f} per second; per 1% of a core used by the two together, from {min(per_cpu):,.0f} "
+        f"to {max(per_cpu):,.0f}."
+    )
+    if max(per_cpu) / min(per_cpu) < FOLLOWS and max(rates) / min(rates) > 2 * FOLLOWS:
+        text += (
+            " So the round trips followed the CPU the scheduler gave the two sides, not the number of "
+            "workers: where the server and the load generator shared a core, the run was slow whatever "
+            "the workers."
+        )
+    return text.strip()
 
 
 def rate(result: Mapping[str, Any]) -> float:

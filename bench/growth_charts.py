@@ -48,7 +48,7 @@ def growth(run: Run, path: Path) -> None:
             ax.plot(xs, ys, marker="o", color=colour, label=name, linewidth=1.8)
             if capped and xs:
                 where = {"textcoords": "offset points", "xytext": (4, -10)}
-                ax.annotate(f"cap {capped:,}", (xs[-1], ys[-1]), fontsize=8, color=colour, **where)
+                ax.annotate(f"stops: cap {capped:,}", (xs[-1], ys[-1]), fontsize=8, color=colour, **where)
         for index, name in enumerate(peers):
             xs, ys, _ = _curve(run, name)
             ax.plot(
@@ -58,67 +58,88 @@ def growth(run: Run, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _number(value)))
-        ax.set_xlabel(f"connections held ({run['active']} of them active)")
+        ax.set_xlabel(f"connections held (all active up to {run['active']}, then {run['active']} active)")
         ax.grid(True, which="major", alpha=0.4)
         ax.grid(True, which="minor", axis="y", alpha=0.15)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper right", ncols=2)
     first = axes[0][0]
     first.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
     first.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _number(value)))
     first.yaxis.set_minor_formatter(NullFormatter())
     first.set_ylabel("server CPU µs per echoed message (log)")
+    top = max((r["server_cpu_us_per_round_trip"] for r in run["results"] if not r["failure"]), default=1)
+    first.set_ylim(top=top * 4)  # room above the lines for the legends
     fig.suptitle("CPU per message as the connections held grow: which O() each model pays", fontsize=12)
     _save(fig, run, path)
 
 
 def _curve(run: Run, name: str) -> tuple[list[int], list[float], int | None]:
-    """(connections, CPU µs per message) of a server's successful points, and the cap it stopped at."""
+    """(connections, CPU µs per message) of a server's successful points, and the cap it stops at."""
     results = sorted((r for r in run["results"] if r["server"] == name), key=lambda r: r["connections"])
     done = [r for r in results if not r["failure"]]
-    stopped = any("cap of" in (r["failure"] or "") for r in results)
-    xs = [r["connections"] for r in done]
-    return xs, [r["server_cpu_us_per_round_trip"] for r in done], (xs[-1] if stopped and xs else None)
+    cap = next((r["cap"] for r in results if "cap" in r), None)
+    return [r["connections"] for r in done], [r["server_cpu_us_per_round_trip"] for r in done], cap
 
 
 def prefork(run: Run, path: Path) -> None:
-    fig, (rates, cpu) = plt.subplots(1, 2, figsize=(12, 5.2))
+    placements = list(dict.fromkeys(r["loadgen_cpu"] for r in run["results"]))
+    fig, axes = plt.subplots(1, 1 + len(placements), figsize=(6 + 4.2 * len(placements), 5.4), squeeze=False)
+    rates, cpus = axes[0][0], axes[0][1:]
     workers = sorted({r["workers"] for r in run["results"] if r["workers"]})
     for index, (connections, size) in enumerate(run["loads"]):
         label = f"{connections:,} × {size if size < 1024 else size // 1024}{' B' if size < 1024 else ' KiB'}"
-        at_load = [r for r in run["results"] if (r["connections"], r["size"]) == (connections, size)]
-        ok = sorted((r for r in at_load if r["workers"] and not r["failure"]), key=lambda r: r["workers"])
         colour = COLOURS[index]
-        rates.plot([r["workers"] for r in ok], [r["round_trips_per_second"] for r in ok], marker="o",
-                   color=colour, label=f"prefork, {label}")  # fmt: skip
-        for reference in (r for r in at_load if not r["workers"] and not r["failure"]):
-            rates.axhline(reference["round_trips_per_second"], color=colour, linestyle=":", linewidth=1,
-                          label=f"{reference['server']} (one process), {label}")  # fmt: skip
-        width, offset = 0.38, (index - 0.5) * 0.4
-        xs = [workers.index(r["workers"]) + offset for r in ok]
-        server = [r["server_cpu_percent"] for r in ok]
-        cpu.bar(xs, server, width, color=colour, label=f"server, {label}")
-        cpu.bar(xs, [r["client_cpu_percent"] for r in ok], width, bottom=server, color=colour, alpha=0.4,
-                hatch="//", label=f"load generator, {label}")  # fmt: skip
+        for cpu_panel, loadgen_cpu in zip(cpus, placements, strict=True):
+            at = [
+                r
+                for r in run["results"]
+                if (r["connections"], r["size"], r["loadgen_cpu"]) == (connections, size, loadgen_cpu)
+                and not r["failure"]
+            ]
+            ok = sorted((r for r in at if r["workers"]), key=lambda r: r["workers"])
+            where = placement(loadgen_cpu)
+            line = "-" if loadgen_cpu is None else "--"
+            look = {"color": colour, "linestyle": line, "marker": "o"}
+            rates.plot([r["workers"] for r in ok], [r["round_trips_per_second"] for r in ok],
+                       label=f"{label}, {where}", **look)  # fmt: skip
+            for reference in (r for r in at if not r["workers"]):
+                star = {"color": colour, "linestyle": "none", "marker": "*", "markersize": 12}
+                rates.plot([1], [reference["round_trips_per_second"]], label="_nolegend_", **star)
+            offset = (index - 0.5) * 0.4
+            xs = [workers.index(r["workers"]) + offset for r in ok]
+            server = [r["server_cpu_percent"] for r in ok]
+            cpu_panel.bar(xs, server, 0.38, color=colour, label=f"server, {label}")
+            cpu_panel.bar(xs, [r["client_cpu_percent"] for r in ok], 0.38, bottom=server, color=colour,
+                          alpha=0.35, hatch="//", label=f"load generator, {label}")  # fmt: skip
     rates.set_xscale("log", base=2)
     rates.set_xticks(workers, [str(w) for w in workers])
-    rates.set_xlabel("prefork workers")
+    rates.set_xlabel("prefork workers (★ at 1: epoll_mux, one process, same colour and load)")
     rates.set_ylabel("round trips per second")
     rates.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _number(value)))
-    rates.set_ylim(bottom=0)
+    rates.set_ylim(bottom=0, top=rates.get_ylim()[1] * 1.45)  # room for the legend
     rates.grid(True, alpha=0.4)
-    rates.legend(fontsize=8, loc="lower right")
-    rates.set_title("throughput against workers (nothing pinned)", fontsize=11)
+    rates.legend(fontsize=8, loc="upper left")
+    rates.set_title("throughput against workers (server not pinned)", fontsize=11)
     cores = run["machine"]["cores"]
-    cpu.axhline(100 * cores, color="black", linewidth=1, linestyle="--")
-    cpu.annotate(
-        f"all {cores} cores", (-0.5, 100 * cores), xytext=(2, 3), textcoords="offset points", fontsize=8
-    )
-    cpu.set_xticks(range(len(workers)), [f"{w} worker{'s' if w > 1 else ''}" for w in workers])
-    cpu.set_ylabel("CPU % of one core (server solid, load generator hatched)")
-    cpu.set_ylim(0, 100 * cores * 1.15)
-    cpu.legend(fontsize=8, loc="lower right")
-    cpu.set_title("who used the cores", fontsize=11)
+    for cpu_panel, loadgen_cpu in zip(cpus, placements, strict=True):
+        cpu_panel.axhline(100 * cores, color="black", linewidth=1, linestyle="--")
+        offsets: dict[str, Any] = {
+            "xytext": (-2, 3),
+            "textcoords": "offset points",
+            "fontsize": 8,
+            "ha": "right",
+        }
+        cpu_panel.annotate(f"all {cores} cores", (len(workers) - 0.5, 100 * cores), **offsets)
+        cpu_panel.set_xticks(range(len(workers)), [f"{w} worker{'s' if w > 1 else ''}" for w in workers])
+        cpu_panel.set_ylim(0, 100 * cores * 1.15)
+        cpu_panel.set_title(f"CPU used, {placement(loadgen_cpu)}", fontsize=11)
+        cpu_panel.legend(fontsize=7, loc="upper left")
+    cpus[0].set_ylabel("CPU % of one core (server solid, load generator hatched)")
     _save(fig, run, path)
+
+
+def placement(loadgen_cpu: int | None) -> str:
+    return "load generator not pinned" if loadgen_cpu is None else f"load generator on CPU {loadgen_cpu}"
 
 
 def _save(fig: Figure, run: Run, path: Path) -> None:
