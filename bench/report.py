@@ -242,7 +242,7 @@ def machine_line(machine: Mapping[str, Any]) -> str:
     pinned = (
         f"server on CPU {machine['server_cpu']}, load generator on CPU {machine['loadgen_cpu']}"
         if machine["server_cpu"] is not None
-        else "not pinned (one CPU)"
+        else "server not pinned"
     )
     cores = f"{machine['cores']} cores"
     return f"{machine['cpu']}, {cores}, {machine['kernel']}, Python {machine['python']}; {pinned}"
@@ -348,11 +348,20 @@ def committed_pages(root: Path = ROOT) -> dict[Path, str]:
     readme = root / "README.md"
     text = replace_section(readme.read_text(encoding="utf-8"), "bench results", excerpt(full))
     pages[readme] = replace_section(text, "bench targets", verdicts(judged))
+    # python3 -m bench.growth's runs: its page, and prefork's scaling section. Imported here,
+    # not above: bench.growth renders with this module's helpers, so it imports this one.
+    from bench import growth  # noqa: PLC0415
+
+    pages[RUNS / "growth.md"] = growth.growth_markdown(load(RUNS / "growth.json"))
+    prefork = root / "docs" / "prefork.md"
+    section = growth.prefork_section(load(RUNS / "prefork.json"))
+    pages[prefork] = replace_section(prefork.read_text(encoding="utf-8"), "prefork scaling", section)
     return pages
 
 
 def main() -> int:
-    """Rewrite docs/bench/*.md and the README's bench sections from the committed JSON."""
+    """Rewrite docs/bench/*.md, the README's bench sections and docs/prefork.md's from the
+    committed JSON."""
     for path, text in committed_pages().items():
         if path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
