@@ -1,21 +1,27 @@
 /* The benchmark's load generator: one thread, epoll, as lean as C allows, so that the
  * Python server under test, not this, is what runs out of CPU first.
  *
- *   loadgen HOST PORT CONNECTIONS SIZE INFLIGHT SECONDS
+ *   loadgen HOST PORT CONNECTIONS SIZE INFLIGHT SECONDS [IDLE]
  *
  * Each connection keeps INFLIGHT messages of SIZE bytes outstanding: one is sent for
- * each one whose echo has fully come back. INFLIGHT 0 holds the connections idle. Every echoed byte is checked against what
- * was sent (a per-connection pattern, so a byte from another client shows up too).
+ * each one whose echo has fully come back. INFLIGHT 0 holds the connections idle. IDLE
+ * more connections (default 0) are opened after those and never sent a byte: they are
+ * what a server watches without work, the growth study's x axis (bench/growth.py).
+ * Every echoed byte is checked against what was sent (a per-connection pattern, so a
+ * byte from another client shows up too).
  * Latency is send-start to last-byte-back, per message, into a log-linear histogram
  * (HDR-style: 2^SUB_BITS buckets per power of two, so about 1.5% precision).
  *
  * It talks to its driver (loadgen.py) over stdin and stdout, so the driver can pace the
  * connects and read the server's CPU time and memory exactly around the measured
  * window: it connects in waves, after each printing "accept N" and waiting for a line
- * on stdin; it prints "connected" and waits for a line; it runs for SECONDS and prints one JSON object (round trips,
- * bytes, its own CPU time from getrusage, why it stopped early if it did, and the
- * histogram's non-empty buckets as [lower bound in ns, count] pairs); then it keeps
- * its connections open until stdin closes, and exits (3 if it stopped early).
+ * on stdin; it prints "connected" and waits for a line; it runs for SECONDS, waits for
+ * the echoes still owed, and prints one JSON object (round trips, bytes, its own CPU
+ * time from getrusage, why it stopped early if it did, and the histogram's non-empty
+ * buckets as [lower bound in ns, count] pairs). Each further line on stdin runs and
+ * reports another SECONDS on the same connections (none after a failure), so connects
+ * that cost more than a run (10,000 of them) are paid once. It keeps its connections
+ * open until stdin closes, and exits (3 if it stopped early).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,6 +47,7 @@
 #define MAX_INFLIGHT 64
 #define READ_CHUNK 65536
 #define PERIOD 65521 /* the pattern repeats every PERIOD bytes: prime, so no two streams align */
+#define DRAIN_NS 10000000000ull /* how long after a run the echoes still owed may take */
 
 typedef struct {
     int fd;
@@ -55,6 +62,7 @@ typedef struct {
 
 static uint64_t histogram[BUCKETS];
 static uint64_t round_trips;
+static uint64_t outstanding; /* messages sent, over every connection, whose echo is owed */
 static const char *failure; /* why the run stopped early, if it did */
 static size_t message_size;
 static unsigned inflight;
@@ -115,6 +123,7 @@ static int flush(int epoll_fd, Connection *c) {
 static void start_message(Connection *c) {
     c->started[(c->head + c->count) % MAX_INFLIGHT] = now_ns();
     c->count++;
+    outstanding++;
     c->queued += message_size;
 }
 
@@ -129,7 +138,8 @@ static int on_readable(int epoll_fd, Connection *c, int running) {
             return -1;
         }
         if (n == 0) {
-            failure = "the server closed a connection that was owed an echo";
+            failure = c->count ? "the server closed a connection that was owed an echo"
+                               : "the server closed a connection";
             return -1;
         }
         if (memcmp(buffer, expected(c, c->received), (size_t)n) != 0) {
@@ -144,6 +154,7 @@ static int on_readable(int epoll_fd, Connection *c, int running) {
             histogram[bucket_of(finished - c->started[c->head])]++;
             c->head = (c->head + 1) % MAX_INFLIGHT;
             c->count--;
+            outstanding--;
             round_trips++;
             if (running) start_message(c);
         }
@@ -152,19 +163,77 @@ static int on_readable(int epoll_fd, Connection *c, int running) {
     }
 }
 
+/* One measured run of `seconds` over the first `active` connections, and its JSON line. */
+static void measure(int epoll_fd, Connection *all, int active, double seconds) {
+    memset(histogram, 0, sizeof histogram);
+    round_trips = 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < active; i++) bytes -= all[i].received; /* earlier runs' bytes cancel */
+    struct rusage usage_before, usage_after;
+    getrusage(RUSAGE_SELF, &usage_before);
+    uint64_t started = now_ns(), deadline = started + (uint64_t)(seconds * 1e9);
+    int running = 1;
+    for (int i = 0; i < active && running; i++) {
+        for (unsigned k = 0; k < inflight; k++) start_message(&all[i]);
+        running = flush(epoll_fd, &all[i]) == 0;
+    }
+    /* After the deadline no message starts, and the run ends once every echo owed is back:
+     * the next run then starts from quiet connections, and each echo the server did is
+     * counted in the run whose CPU time paid for it. */
+    struct epoll_event events[256];
+    while (!failure && (running || outstanding)) {
+        int ready = epoll_wait(epoll_fd, events, 256, 100);
+        uint64_t now = now_ns();
+        running = now < deadline;
+        if (!running && now - deadline > DRAIN_NS) {
+            failure = "echoes still owed 10 s after the run";
+            break;
+        }
+        for (int i = 0; i < ready; i++) {
+            Connection *c = events[i].data.ptr;
+            int status = (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? on_readable(epoll_fd, c, running)
+                                                                              : flush(epoll_fd, c);
+            if (status < 0) break;
+        }
+    }
+    uint64_t elapsed = now_ns() - started;
+    getrusage(RUSAGE_SELF, &usage_after);
+    double cpu = (double)(usage_after.ru_utime.tv_sec - usage_before.ru_utime.tv_sec) +
+                 (double)(usage_after.ru_utime.tv_usec - usage_before.ru_utime.tv_usec) / 1e6 +
+                 (double)(usage_after.ru_stime.tv_sec - usage_before.ru_stime.tv_sec) +
+                 (double)(usage_after.ru_stime.tv_usec - usage_before.ru_stime.tv_usec) / 1e6;
+    for (int i = 0; i < active; i++) bytes += all[i].received;
+    printf("{\"seconds\": %.6f, \"round_trips\": %llu, \"bytes\": %llu, \"client_cpu_seconds\": %.6f, ",
+           (double)elapsed / 1e9, (unsigned long long)round_trips, (unsigned long long)bytes, cpu);
+    if (failure)
+        printf("\"failure\": \"%s\", ", failure); /* our own messages and strerror(): no quotes */
+    else
+        printf("\"failure\": null, ");
+    printf("\"histogram_ns\": [");
+    const char *separator = "";
+    for (unsigned b = 0; b < BUCKETS; b++) {
+        if (!histogram[b]) continue;
+        printf("%s[%llu, %llu]", separator, (unsigned long long)lower_bound(b), (unsigned long long)histogram[b]);
+        separator = ", ";
+    }
+    printf("]}\n");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s HOST PORT CONNECTIONS SIZE INFLIGHT SECONDS\n", argv[0]);
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s HOST PORT CONNECTIONS SIZE INFLIGHT SECONDS [IDLE]\n", argv[0]);
         return 2;
     }
-    int connections = atoi(argv[3]);
+    int active = atoi(argv[3]), idle = argc == 8 ? atoi(argv[7]) : 0;
     message_size = (size_t)atol(argv[4]);
     inflight = (unsigned)atoi(argv[5]);
     double seconds = atof(argv[6]);
-    if (connections < 1 || message_size < 1 || inflight > MAX_INFLIGHT || seconds <= 0) {
+    if (active < 1 || idle < 0 || message_size < 1 || inflight > MAX_INFLIGHT || seconds <= 0) {
         fprintf(stderr, "loadgen: bad arguments\n");
         return 2;
     }
+    int connections = active + idle;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *address;
     if (getaddrinfo(argv[1], argv[2], &hints, &address) != 0) {
         fprintf(stderr, "loadgen: cannot resolve %s\n", argv[1]);
@@ -210,51 +279,8 @@ int main(int argc, char **argv) {
     printf("connected\n");
     fflush(stdout);
     if (!fgets(go, sizeof go, stdin)) return 1; /* the driver went away */
-    struct rusage usage_before, usage_after;
-    getrusage(RUSAGE_SELF, &usage_before);
-    uint64_t started = now_ns(), deadline = started + (uint64_t)(seconds * 1e9);
-    int running = 1;
-    for (int i = 0; i < connections && running; i++) {
-        for (unsigned k = 0; k < inflight; k++) start_message(&all[i]);
-        running = flush(epoll_fd, &all[i]) == 0;
-    }
-    struct epoll_event events[256];
-    while (running) {
-        int ready = epoll_wait(epoll_fd, events, 256, 100);
-        running = now_ns() < deadline;
-        for (int i = 0; i < ready; i++) {
-            Connection *c = events[i].data.ptr;
-            int status = (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? on_readable(epoll_fd, c, running)
-                                                                              : flush(epoll_fd, c);
-            if (status < 0) {
-                running = 0;
-                break;
-            }
-        }
-    }
-    uint64_t elapsed = now_ns() - started;
-    getrusage(RUSAGE_SELF, &usage_after);
-    double cpu = (double)(usage_after.ru_utime.tv_sec - usage_before.ru_utime.tv_sec) +
-                 (double)(usage_after.ru_utime.tv_usec - usage_before.ru_utime.tv_usec) / 1e6 +
-                 (double)(usage_after.ru_stime.tv_sec - usage_before.ru_stime.tv_sec) +
-                 (double)(usage_after.ru_stime.tv_usec - usage_before.ru_stime.tv_usec) / 1e6;
-    uint64_t bytes = 0;
-    for (int i = 0; i < connections; i++) bytes += all[i].received;
-    printf("{\"seconds\": %.6f, \"round_trips\": %llu, \"bytes\": %llu, \"client_cpu_seconds\": %.6f, ",
-           (double)elapsed / 1e9, (unsigned long long)round_trips, (unsigned long long)bytes, cpu);
-    if (failure)
-        printf("\"failure\": \"%s\", ", failure); /* our own messages and strerror(): no quotes */
-    else
-        printf("\"failure\": null, ");
-    printf("\"histogram_ns\": [");
-    const char *separator = "";
-    for (unsigned b = 0; b < BUCKETS; b++) {
-        if (!histogram[b]) continue;
-        printf("%s[%llu, %llu]", separator, (unsigned long long)lower_bound(b), (unsigned long long)histogram[b]);
-        separator = ", ";
-    }
-    printf("]}\n");
-    fflush(stdout);
+    measure(epoll_fd, all, active, seconds);
+    while (!failure && fgets(go, sizeof go, stdin)) measure(epoll_fd, all, active, seconds);
     while (fgets(go, sizeof go, stdin)) continue; /* hold the connections until stdin closes */
     return failure ? 3 : 0;
 }

@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +46,7 @@ class Load:
     size: int  # bytes per message
     inflight: int  # messages outstanding per connection
     seconds: float
+    idle: int = 0  # more connections, opened after those and never sent a byte
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,58 @@ def run(
 
     Raises RuntimeError if it could not even start (e.g. the server refused its connects).
     """
+    with connected(host, port, load, cpu=cpu, window=window) as session:
+        return session.measure(window)
+
+
+class Session:
+    """A load generator whose connections are open: each measure() is one run of
+    load.seconds on them, so connects that cost more than a run are paid once."""
+
+    def __init__(self, loadgen: subprocess.Popen[str]) -> None:
+        self.loadgen = loadgen
+        self.failed = False
+
+    def measure(self, window: Window | None = None) -> Measured:
+        """One run, with the window's start() and stop() just around it."""
+        stdin, stdout = self.loadgen.stdin, self.loadgen.stdout
+        assert stdin is not None and stdout is not None
+        if self.failed:  # it runs no more after a failure
+            raise RuntimeError("the load generator stopped at a failure; measure() no more")
+        if window:
+            window.start()
+        stdin.write("go\n")
+        stdin.flush()
+        line = stdout.readline()  # bounded: the run ends after load.seconds, its drain after 10 s
+        if window:
+            window.stop()
+        if not line:
+            self.loadgen.wait()
+            raise RuntimeError(f"load generator exited {self.loadgen.returncode}: {self.stderr()}")
+        raw = json.loads(line)
+        self.failed = raw["failure"] is not None
+        return Measured(
+            seconds=raw["seconds"],
+            round_trips=raw["round_trips"],
+            bytes=raw["bytes"],
+            client_cpu_seconds=raw["client_cpu_seconds"],
+            failure=raw["failure"],
+            histogram_ns=[(lower, count) for lower, count in raw["histogram_ns"]],
+        )
+
+    def stderr(self) -> str:
+        assert self.loadgen.stderr is not None
+        return self.loadgen.stderr.read().strip()
+
+
+@contextmanager
+def connected(
+    host: str, port: int, load: Load, *, cpu: int | None = None, window: Window | None = None
+) -> Iterator[Session]:
+    """Start the load generator and let it open every connection (window.accepted() paces
+    the waves); closing the session closes them. RuntimeError if it could not connect."""
     command = [str(build()), host, str(port), str(load.connections), str(load.size)]
-    command += [str(load.inflight), str(load.seconds)]
+    command += [str(load.inflight), str(load.seconds), str(load.idle)]
     with subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -95,11 +148,11 @@ def run(
         stderr=subprocess.PIPE,
         text=True,
     ) as loadgen:
-        assert loadgen.stdin is not None and loadgen.stdout is not None and loadgen.stderr is not None
+        assert loadgen.stdin is not None and loadgen.stdout is not None
+        session = Session(loadgen)
         if cpu is not None:  # one thread, and it waits for "go": pinned before it measures
             os.sched_setaffinity(loadgen.pid, {cpu})
-        # Each readline() is bounded: the load generator gives up on a connect after 10 s,
-        # and ends its run after load.seconds, whatever the server does.
+        # Each readline() is bounded: the load generator gives up on a connect after 10 s.
         while (line := loadgen.stdout.readline()).startswith("accept "):
             if window:
                 window.accepted(int(line.split()[1]))
@@ -107,23 +160,10 @@ def run(
             loadgen.stdin.flush()
         if line != "connected\n":
             loadgen.wait()
-            raise RuntimeError(loadgen.stderr.read().strip() or f"load generator exited {loadgen.returncode}")
-        if window:
-            window.start()
-        loadgen.stdin.write("go\n")
-        loadgen.stdin.flush()
-        line = loadgen.stdout.readline()
-        if window:
-            window.stop()
-        loadgen.stdin.close()  # now it closes its connections and exits
-        if loadgen.wait() not in (0, 3):  # 3: it ran, and says what went wrong
-            raise RuntimeError(f"load generator exited {loadgen.returncode}: {loadgen.stderr.read().strip()}")
-    raw = json.loads(line)
-    return Measured(
-        seconds=raw["seconds"],
-        round_trips=raw["round_trips"],
-        bytes=raw["bytes"],
-        client_cpu_seconds=raw["client_cpu_seconds"],
-        failure=raw["failure"],
-        histogram_ns=[(lower, count) for lower, count in raw["histogram_ns"]],
-    )
+            raise RuntimeError(session.stderr() or f"load generator exited {loadgen.returncode}")
+        try:
+            yield session
+        finally:
+            loadgen.stdin.close()  # now it closes its connections and exits
+            if loadgen.wait() not in (0, 3):  # 3: it ran, and says what went wrong
+                raise RuntimeError(f"load generator exited {loadgen.returncode}: {session.stderr()}")

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import noise, report
+from bench import growth, noise, report
 from docs import syscalls
 from toolkit import registry
 
@@ -170,12 +170,14 @@ SECTIONS: dict[tuple[str, str], Quote] = {
             link="bench/targets.md",
         ),
     ),
+    ("docs/prefork.md", "prefork scaling"): Quote((report.RUNS / "prefork.json",), growth.prefork_section),
 }
 RUN_PAGES: dict[str, Quote] = {  # pages that are one run's whole report
     "docs/bench/results.md": Quote((report.FULL_RUN,), report.markdown),
     "docs/bench/targets.md": Quote((report.TARGETS_RUN,), report.markdown),
     "docs/syscalls.md": Quote((SYSCALLS_RUN,), syscalls.page),
     "docs/bench/noise.md": Quote((noise.SAVED,), noise.page),  # several runs, {"runs": [...]}
+    "docs/bench/growth.md": Quote((report.RUNS / "growth.json",), growth.growth_markdown),
 }
 
 

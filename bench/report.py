@@ -290,7 +290,7 @@ def machine_line(machine: Mapping[str, Any]) -> str:
     pinned = (
         f"server on CPU {machine['server_cpu']}, load generator on CPU {machine['loadgen_cpu']}"
         if machine["server_cpu"] is not None
-        else "not pinned (one CPU)"
+        else "server not pinned"
     )
     cores = f"{machine['cores']} cores"
     return f"{machine['cpu']}, {cores}, {machine['kernel']}, Python {machine['python']}; {pinned}"

@@ -366,12 +366,6 @@ NOT_BENCH_FIGURES = {
     ("docs/asyncio_io.md", "Case 10.1 measured **1.9 KiB of RSS per connection**"),
     ("docs/threadpool.md", "Case 10.1 measured **0.6 and 1.3 KiB of RSS per connection**"),
     ("docs/uring_io.md", "Case 10.1 measured **5.5 KiB of RSS per connection**"),
-    # Part 3 of issue 16 (bench/growth.py) generates prefork's figures section: drop these then.
-    ("docs/prefork.md", "| 100 × 64 B | 132,857 round trips/s"),
-    ("docs/prefork.md", "| 1,000 × 1 KiB | 118,101 |"),
-    ("docs/prefork.md", "the second costs about 0.2 µs per round trip"),
-    ("docs/prefork.md", "`epoll_mux` spends about 12 µs of CPU per round"),
-    ("docs/prefork.md", "than the 2× a 4-core machine would"),
 }
 RUN_PAGES = {ROOT / page for page in quotes.RUN_PAGES}
 QUOTING_PAGES = sorted(
