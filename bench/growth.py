@@ -44,15 +44,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the extras
-
 from bench import growth_charts, report
 from bench.__main__ import machine, progress
 from bench.contenders import Contender, contenders
 from bench.loadgen import Load, Measured, connected
 from bench.measure import ServerUsage, Settings, pin, raw, size_label, summarize
 from bench.report import machine_line, markdown_table, number
-from toolkit.measure import over_process_tree, server_fds, server_rss
+from toolkit.measure import server_fds, server_rss
 from toolkit.process import ServerProcess
 
 TOTALS = (1, 10, 100, 1000, 10_000)  # connections held, the x axis
@@ -115,25 +113,6 @@ def locked(path: Path | None) -> Iterator[None]:
             fcntl.flock(file, fcntl.LOCK_UN)
 
 
-class ExactUsage(ServerUsage):
-    """ServerUsage, with CPU time to the nanosecond. /proc/PID/stat counts each process's
-    time in ticks of 10 ms, rounded down: forking's 100 busy children each use a few ms in
-    a run, and their sum read 0.0 s. schedstat's run time (user + system) is exact, per
-    thread; the children already reaped are added once, in ticks, by their parent."""
-
-    def cpu(self) -> float:
-        return over_process_tree(self.process.pid, exact_cpu_seconds)
-
-
-def exact_cpu_seconds(process: psutil.Process) -> float:
-    nanoseconds = 0
-    for task in Path(f"/proc/{process.pid}/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread may end meanwhile
-            nanoseconds += int((task / "schedstat").read_text().split()[0])
-    times = process.cpu_times()
-    return nanoseconds / 1e9 + float(times.children_user + times.children_system)
-
-
 def point(contender: Contender, load: Load, settings: Settings) -> dict[str, Any]:
     """One server, fresh, under one load: connect once, a warm-up run, then the measured runs."""
     total = load.connections + load.idle
@@ -153,10 +132,10 @@ def point(contender: Contender, load: Load, settings: Settings) -> dict[str, Any
                 *server.address,
                 load,
                 cpu=settings.loadgen_cpu,
-                window=ExactUsage(server.pid, idle_descriptors),
+                window=ServerUsage(server.pid, idle_descriptors),
             ) as session:
                 for repeat in range(settings.repeats + 1):  # the first warms up, and is dropped
-                    usage = ExactUsage(server.pid, idle_descriptors)
+                    usage = ServerUsage(server.pid, idle_descriptors)
                     measured = session.measure(usage)
                     if measured.failure:
                         result["failure"] = f"the load generator says: {measured.failure}"
