@@ -2,7 +2,6 @@
 
     python3 -m bench.growth --output docs/bench     both studies: about 12 minutes on 2 cores
     python3 -m bench.growth --study growth --servers epoll_mux,poll_mux
-    python3 -m bench.growth --lock /path/machine.lock   flock around each server's points
     python3 -m bench.growth --replot docs/bench          measure nothing: redraw the pages
 
 growth: the server CPU time per echoed message (user + system, its whole process tree)
@@ -31,15 +30,13 @@ rendered from prefork.json by python3 -m bench.report.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import resource
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,24 +90,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--totals", default=",".join(map(str, TOTALS)), help="growth: (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=1.0, help="per measured run (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per point; the median is reported")
-    parser.add_argument("--lock", type=Path, help="hold an flock on this file around each server's points")
     parser.add_argument("--output", type=Path, default=Path("reports/bench"), help="default: %(default)s")
     parser.add_argument("--replot", action="store_true", help="measure nothing: redraw from --output's JSON")
     return parser.parse_args(argv)
-
-
-@contextlib.contextmanager
-def locked(path: Path | None) -> Iterator[None]:
-    """The machine's lock (flock(2), as flock(1) takes it), if one is named."""
-    if path is None:
-        yield
-        return
-    with path.open("a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def point(contender: Contender, load: Load, settings: Settings) -> dict[str, Any]:
@@ -204,11 +186,10 @@ def growth(options: argparse.Namespace, argv: list[str] | None) -> dict[str, Any
     runnable = [c for c in servers if not c.skipped()]
     for index, contender in enumerate(runnable):
         progress(index, len(runnable), contender.name)
-        with locked(options.lock):
-            for total in totals:
-                active = min(ACTIVE, total)
-                load = Load(active, SIZE, 1, settings.seconds, idle=total - active)
-                run["results"].append(point(contender, load, settings))
+        for total in totals:
+            active = min(ACTIVE, total)
+            load = Load(active, SIZE, 1, settings.seconds, idle=total - active)
+            run["results"].append(point(contender, load, settings))
     progress(len(runnable), len(runnable), "done")
     return run
 
@@ -236,11 +217,10 @@ def prefork(options: argparse.Namespace, argv: list[str] | None) -> dict[str, An
             assert contender.spec.command is not None
             command = (*contender.spec.command, "--workers", str(workers))
             contender = replace(contender, name=name, spec=replace(contender.spec, command=command))
-        with locked(options.lock):
-            for connections, size in PREFORK_LOADS:
-                load = Load(connections, size, 1, settings.seconds)
-                result = point(contender, load, replace(settings, loadgen_cpu=loadgen_cpu))
-                run["results"].append(result | {"workers": workers, "loadgen_cpu": loadgen_cpu})
+        for connections, size in PREFORK_LOADS:
+            load = Load(connections, size, 1, settings.seconds)
+            result = point(contender, load, replace(settings, loadgen_cpu=loadgen_cpu))
+            run["results"].append(result | {"workers": workers, "loadgen_cpu": loadgen_cpu})
     progress(len(steps), len(steps), "done")
     return run
 

@@ -8,7 +8,7 @@
 
 Each setting is one invocation of bench.paired per target, as `python3 -m bench` makes
 them; the page sets the intervals' widths side by side, with the wall time they cost,
-and says which settings `--quick` and the full run use. Run it under the machine lock,
+and says which settings `--quick` and the full run use. Run it on a quiet machine,
 a setting or two at a time: every run is kept, with its own command, start and machine.
 """
 
