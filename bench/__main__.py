@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         idle_contenders = runnable
     results: dict[str, Any] = {
-        "command": shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
+        "command": shlex.join(["python3", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(settings),
         "settings": {"seconds": settings.seconds, "warmup": settings.warmup, "repeats": settings.repeats},
