@@ -1,7 +1,7 @@
 """Draw the benchmark's results (the JSON `python3 -m bench` writes) as PNG charts.
 
 render() draws throughput against connections, pingpong latency, server CPU per round trip
-and memory per connection. Each server keeps one look in every chart: our six models in
+and memory per connection. Each server keeps one look in every chart: our models in
 colour with solid lines, the peers (there for scale) in greys with dashed lines. A hollow
 marker is a figure the load generator, not the server, capped.
 """
@@ -26,8 +26,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 Result = Mapping[str, Any]
 Style = dict[str, Any]  # keyword arguments for a line: color, marker, linestyle
 
-MODEL_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-MODEL_MARKERS = "os^Dvp"
+# Nine colours (tab10's, but its grey: greys are the peers') and seven markers, taken in
+# step: no two of the first 63 models look alike.
+MODEL_COLOURS = tuple(
+    f"tab:{hue}" for hue in ("blue", "orange", "green", "red", "purple", "brown", "pink", "olive", "cyan")
+)
+MODEL_MARKERS = "os^Dvp<"
 # Peers: each grey with each dash pattern in turn, so no two of the seven look alike.
 PEER_LOOKS = [(grey, dashes) for dashes in ("--", "-.", ":") for grey in ("0.2", "0.45", "0.65")]
 PEER_MARKERS = "X*<>hdP"
