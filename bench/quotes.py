@@ -132,10 +132,11 @@ def per_model(full: Run, counted: Run) -> str:
     ]
     intro = (
         f"Syscalls: {cites(counted)} ([the table](syscalls.md)). The rest: {cites(full)} "
-        f"([all its figures](bench/results.md)). {report.settings_line(full)} "
-        f'"{NOT_MEASURED}": that run did not include the model (the [targets run](bench/targets.md) '
-        "may have it, at its loads)."
+        f"([all its figures](bench/results.md)). {report.settings_line(full)}"
     )
+    if any(NOT_MEASURED in value for row in rows for value in row):
+        intro += f' "{NOT_MEASURED}": that run did not include the model.'
+
     return "\n\n".join([intro, report.markdown_table(["", *(f"[{m}]({m}.md)" for m in names)], rows)])
 
 
@@ -144,30 +145,30 @@ SECTIONS: dict[tuple[str, str], Quote] = {
     ("README.md", "bench targets"): Quote((report.TARGETS_RUN,), report.verdicts),
     ("docs/comparison.md", "measured per model"): Quote((report.FULL_RUN, SYSCALLS_RUN), per_model),
     ("docs/poll_mux.md", "cpu beside the loops"): Quote(
-        (report.TARGETS_RUN,),
+        (report.FULL_RUN,),
         partial(
             servers_table,
             servers=["poll_mux", "epoll_mux", "select_mux"],
             columns=[CPU_64, RATE_64],
-            link="bench/targets.md",
+            link="bench/results.md",
         ),
     ),
     ("docs/sigio.md", "cost beside the loops"): Quote(
-        (report.TARGETS_RUN,),
+        (report.FULL_RUN,),
         partial(
             servers_table,
             servers=["sigio", "epoll_mux", "poll_mux", "select_mux"],
             columns=[CPU_64, RATE_64, IDLE],
-            link="bench/targets.md",
+            link="bench/results.md",
         ),
     ),
     ("docs/uring_io.md", "beside uvloop and epoll"): Quote(
-        (report.TARGETS_RUN,),
+        (report.FULL_RUN,),
         partial(
             servers_table,
             servers=["uring_io", "uvloop Protocol", "epoll_mux"],
             columns=[RATE_64, CPU_64, RATE_1K, CPU_1K],
-            link="bench/targets.md",
+            link="bench/results.md",
         ),
     ),
     ("docs/prefork.md", "prefork scaling"): Quote((report.RUNS / "prefork.json",), growth.prefork_section),
