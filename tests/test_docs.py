@@ -427,7 +427,7 @@ def test_every_exception_still_excuses_a_figure() -> None:
         ("took 8.4 µs and 9.1 µs", ["8.4 µs", "9.1 µs"]),
         ("at 132,857 round trips/s and 6.3 MB/s", ["132,857 round trips/s", "6.3 MB/s"]),
         ("idle, held near 3% of a core", ["3%"]),
-        ("29% of the samples, runs that differ by 20–60%", ["29%", "60%"]),
+        ("29% of the samples, runs that differ by 20-60%", ["29%", "60%"]),
         ("measured 9.3 KiB of RSS per connection", ["9.3 KiB of RSS per connection"]),
         ("2.53 syscalls per echoed message", ["2.53 syscalls per echoed message"]),
         ("| server CPU per message | 10-12 µs | 0.00% |", ["12 µs", "0.00%"]),
