@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import sys
@@ -31,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import toolkit.machine
 from bench import charts, report
 from bench.contenders import Contender, contenders
 from bench.measure import Scenario, Settings, measure
@@ -130,19 +130,8 @@ def choose(options: argparse.Namespace) -> list[Contender]:
 
 
 def machine(settings: Settings) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        model_lines = [
-            line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
-        ]
-        cpu = model_lines[0].split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        pass
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "kernel": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
+        **toolkit.machine.describe(),
         "server_cpu": settings.server_cpu,
         "loadgen_cpu": settings.loadgen_cpu,
     }

@@ -22,15 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import growth, noise, report
 from docs import syscalls
+from tests.conformance import report as conformance
 from toolkit import registry
 
 Run = Mapping[str, Any]
 SYSCALLS_RUN = syscalls.SAVED
+CONFORMANCE_RUN = conformance.COMMITTED
 NOT_MEASURED = "not measured yet"
+NOT_IN_RUN = "not in this run"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,82 @@ def servers_table(run: Run, servers: Sequence[str], columns: Sequence[Column], l
     return "\n\n".join([intro, report.markdown_table(["server", *(c.title for c in columns)], rows)])
 
 
-def per_model(full: Run, counted: Run) -> str:
+def conformance_servers(run: Run) -> list[str]:
+    """The models in the reading order, then the run's other servers (socketserver...)."""
+    others = [server["name"] for server in run["servers"] if server["name"] not in registry.names()]
+    return [*registry.names(), *others]
+
+
+def server_header(servers: Sequence[str]) -> list[str]:
+    return [f"`{server}`" if server in registry.names() else server for server in servers]
+
+
+def conformance_cited(run: Run, link: str) -> str:
+    cases = len(run["cases"])
+    return f"From {cites(run)} ([the report]({link}): {cases:,} cases, {len(run['servers'])} servers)."
+
+
+def conformance_results(run: Run) -> str:
+    """The README: per group and server, "n/m pass, k fail, ..." of the cases the run had."""
+    servers = conformance_servers(run)
+    rows = conformance.summary_rows(cast(conformance.Report, run), servers, absent=NOT_IN_RUN)
+    table = report.markdown_table(["group", *server_header(servers)], rows)
+    return "\n\n".join([conformance_cited(run, "docs/conformance.json"), table])
+
+
+def clients_held(figures: Mapping[str, float]) -> str:
+    held = f"{figures[conformance.C10K_ECHOED]:,.0f}"
+    turned_away = figures.get(conformance.C10K_TURNED_AWAY, 0)
+    return f"{held}, {turned_away:,.0f} more turned away (its cap)" if turned_away else held
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    case: str
+    name: str  # recorded by the case: record_property("figure", (name, value))
+    shape: Callable[[Mapping[str, float]], str]  # the variant's figures -> the cell
+
+
+C10K_CLIENTS = Figure("clients echoed at once", "10.1", conformance.C10K_ECHOED, clients_held)
+C10K_RSS = Figure(
+    "RSS per connection, all echoed and quiet",
+    "10.1",
+    conformance.C10K_RSS,
+    lambda figures: f"{figures[conformance.C10K_RSS]:.1f} KiB",
+)
+EMFILE_CPU = Figure(
+    "CPU out of descriptors",
+    "9.1",
+    conformance.EMFILE_CPU,
+    lambda figures: f"{figures[conformance.EMFILE_CPU]:.1f}% of a core",
+)
+
+
+def conformance_cell(run: Run, server: str, figure: Figure) -> str:
+    """The figure the case recorded on the server: where it has variants, the highest."""
+    result = conformance.result_of(cast(conformance.Report, run), figure.case, server)
+    if result is None:
+        return NOT_IN_RUN
+    recorded = [v["figures"] for v in result["variants"] if figure.name in v["figures"]]
+    if not recorded:
+        return "n/a" if result["verdict"] == "n/a" else f"not measured ({result['verdict']})"
+    shown = figure.shape(max(recorded, key=lambda figures: figures[figure.name]))
+    return f"{shown} ({result['verdict']})" if result["verdict"] != "pass" else shown
+
+
+def conformance_measured(run: Run) -> str:
+    """The README: what cases 10.1 and 9.1 measured on each server."""
+    servers = conformance_servers(run)
+    rows = [
+        [f"{figure.title} ({figure.case})", *(conformance_cell(run, server, figure) for server in servers)]
+        for figure in (C10K_CLIENTS, C10K_RSS, EMFILE_CPU)
+    ]
+    header = ["", *server_header(servers)]
+    return "\n\n".join([conformance_cited(run, "docs/conformance.json"), report.markdown_table(header, rows)])
+
+
+def per_model(full: Run, counted: Run, suite: Run) -> str:
     """docs/comparison.md: the measured rows, one column per model, in the reading order."""
     names = registry.names()
     figures = counted["figures"]
@@ -130,12 +208,19 @@ def per_model(full: Run, counted: Run) -> str:
     rows += [
         [column.title, *(cell(full, m, column) for m in names)] for column in (CPU_64, CPU_1K, HELD, IDLE)
     ]
+    rows += [
+        [f"{figure.title} (case {figure.case})", *(conformance_cell(suite, m, figure) for m in names)]
+        for figure in (C10K_RSS, EMFILE_CPU)
+    ]
     intro = (
-        f"Syscalls: {cites(counted)} ([the table](syscalls.md)). The rest: {cites(full)} "
+        f"Syscalls: {cites(counted)} ([the table](syscalls.md)). Cases 9.1 and 10.1 of the conformance "
+        f"suite: {cites(suite)} ([the report](conformance.json)). The rest: {cites(full)} "
         f"([all its figures](bench/results.md)). {report.settings_line(full)}"
     )
     if any(NOT_MEASURED in value for row in rows for value in row):
         intro += f' "{NOT_MEASURED}": that run did not include the model.'
+    if any(NOT_IN_RUN in value for row in rows for value in row):
+        intro += f' "{NOT_IN_RUN}": the conformance run did not include the model.'
 
     return "\n\n".join([intro, report.markdown_table(["", *(f"[{m}]({m}.md)" for m in names)], rows)])
 
@@ -143,7 +228,11 @@ def per_model(full: Run, counted: Run) -> str:
 SECTIONS: dict[tuple[str, str], Quote] = {
     ("README.md", "bench results"): Quote((report.FULL_RUN,), report.excerpt),
     ("README.md", "bench targets"): Quote((report.TARGETS_RUN,), report.verdicts),
-    ("docs/comparison.md", "measured per model"): Quote((report.FULL_RUN, SYSCALLS_RUN), per_model),
+    ("README.md", "conformance results"): Quote((CONFORMANCE_RUN,), conformance_results),
+    ("README.md", "conformance measured"): Quote((CONFORMANCE_RUN,), conformance_measured),
+    ("docs/comparison.md", "measured per model"): Quote(
+        (report.FULL_RUN, SYSCALLS_RUN, CONFORMANCE_RUN), per_model
+    ),
     ("docs/poll_mux.md", "cpu beside the loops"): Quote(
         (report.FULL_RUN,),
         partial(

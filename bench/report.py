@@ -287,13 +287,16 @@ def markdown(results: Mapping[str, Any]) -> str:
 
 
 def machine_line(machine: Mapping[str, Any]) -> str:
+    """toolkit.machine's record as a line, with where the bench pinned what, if it did."""
+    line = f"{machine['cpu']}, {machine['cores']} cores, {machine['kernel']}, Python {machine['python']}"
+    if "server_cpu" not in machine:  # a tool that pins nothing: the conformance suite
+        return line
     pinned = (
         f"server on CPU {machine['server_cpu']}, load generator on CPU {machine['loadgen_cpu']}"
         if machine["server_cpu"] is not None
         else "server not pinned"
     )
-    cores = f"{machine['cores']} cores"
-    return f"{machine['cpu']}, {cores}, {machine['kernel']}, Python {machine['python']}; {pinned}"
+    return f"{line}; {pinned}"
 
 
 def settings_line(results: Mapping[str, Any]) -> str:

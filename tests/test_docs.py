@@ -356,22 +356,6 @@ NOT_BENCH_FIGURES = {
     ("docs/nonblocking.md", "The back-off keeps an idle server's polling near 3%"),
     ("docs/comparison.md", "where its 3% and its 50 ms come from"),
     ("docs/which-model.md", "It burns CPU while idle (held near 3% of a"),
-    # The conformance suite's own measurements, which it writes to no committed JSON: case
-    # 10.1's RSS per connection, read once 10,000 clients are quiet (the bench's "10,000
-    # held" reads the peak while they echo, a different figure), and case 9.1's CPU.
-    ("README.md", "| RSS per connection | 24.9 KiB"),
-    ("README.md", "| CPU at EMFILE (9.1) |"),
-    ("docs/comparison.md", "| CPU out of descriptors (case 9.1) |"),
-    ("docs/gevent_io.md", "| memory per connection (case 10.1, RSS) |"),
-    ("docs/gevent_io.md", "Case 10.1 measured **9.3 KiB of RSS per connection**"),
-    ("docs/which-model.md", "(9.3 KiB of RSS per connection in case 10.1)"),
-    ("docs/blocking.md", "**24.9 KiB of RSS per connection** at 10,000 connections"),
-    ("docs/nonblocking.md", "measured **0.5 KiB of RSS per connection** with nothing owed"),
-    ("docs/select_mux.md", "Case 10.1 measured **0.5 KiB of RSS per connection**"),
-    ("docs/selectors_mux.md", "Case 10.1 measured **0.7 KiB of RSS per connection**"),
-    ("docs/asyncio_io.md", "Case 10.1 measured **1.9 KiB of RSS per connection**"),
-    ("docs/threadpool.md", "Case 10.1 measured **0.6 and 1.3 KiB of RSS per connection**"),
-    ("docs/uring_io.md", "Case 10.1 measured **5.5 KiB of RSS per connection**"),
 }
 RUN_PAGES = {ROOT / page for page in quotes.RUN_PAGES}
 QUOTING_PAGES = sorted(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.report import (
+    SCHEMA,
     Report,
     Result,
     Variant,
@@ -33,7 +34,14 @@ PAYLOAD = "<script>alert('echo')</script>"
 
 
 def variant(name: str, outcome: str, message: str = "", details: str = "", *measured: str) -> Variant:
-    return {"name": name, "outcome": outcome, "message": message, "details": details, "measured": [*measured]}
+    return {
+        "name": name,
+        "outcome": outcome,
+        "message": message,
+        "details": details,
+        "measured": [*measured],
+        "figures": {},
+    }
 
 
 def result(
@@ -57,11 +65,17 @@ def sample_report() -> Report:
         f"def test():\n>   assert echoed == {PAYLOAD}\nE   AssertionError",
     )
     return {
-        "schema": 1,
+        "schema": SCHEMA,
         "suite": "io-models conformance",
         "version": "0.1.0",
-        "created": "2026-11-23T11:40:00+00:00",
-        "machine": {"python": "3.11.7", "implementation": "CPython", "platform": "Linux-x86_64", "cpus": 2},
+        "started": "2026-11-23T11:40:00+00:00",
+        "machine": {
+            "cpu": "AMD EPYC",
+            "cores": 2,
+            "kernel": "Linux 6.1.0",
+            "python": "3.11.7",
+            "implementation": "CPython",
+        },
         "hypothesis_profile": "fast",
         "command": "pytest --report reports",
         "duration_seconds": 24.3,
@@ -174,7 +188,7 @@ def test_merge_of_one_server_runs() -> None:
     report = sample_report()
     first = only(report, "select_mux", "tox -e select_mux")
     second = only(report, "remote", "tox -e remote")
-    second["created"] = "2026-11-23T12:00:00+00:00"
+    second["started"] = "2026-11-23T11:00:00+00:00"
     rerun = only(report, "select_mux", "tox -e select_mux")
     rerun["results"] = [result("1.2", "select_mux", "fail", "slow")]
 
@@ -188,7 +202,7 @@ def test_merge_of_one_server_runs() -> None:
     assert verdicts[("1.2", "remote")] == "fail"
     assert merged["command"] == "tox -e select_mux; tox -e remote"
     assert merged["duration_seconds"] == pytest.approx(3 * 24.3)
-    assert merged["created"] == "2026-11-23T12:00:00+00:00"
+    assert merged["started"] == "2026-11-23T11:00:00+00:00", "a merge started when its first run did"
     assert "| 1.2 Every byte value | ❌ | ❌ |" in render_markdown(merged)
 
 

@@ -1,13 +1,18 @@
 """The conformance report: merge runs' conformance.json files, render them as Markdown and HTML.
 
-A run of the suite writes one conformance.json (schema version 1: groups, cases, servers
-and one result per case and server). tox tests one server per env, so the whole picture
+A run of the suite writes one conformance.json (schema version 2: the command, its start
+and the machine, as every tool's JSON records them; groups, cases, servers and one result
+per case and server). tox tests one server per env, so the whole picture
 takes several files; this merges them and writes conformance.json, conformance.html (one
 self-contained page) and conformance.md (a summary to paste into a README):
 
     python3 -m tests.conformance.report OUT_DIR INPUT [INPUT ...]
+    python3 -m tests.conformance.report --docs OUT_DIR INPUT [INPUT ...]
 
-An INPUT is a conformance.json file or a directory searched for them. Standard library only.
+An INPUT is a conformance.json file or a directory searched for them. With --docs, the
+merged JSON also replaces docs/conformance.json, the run the README and the docs quote
+(bench/quotes.py; then python3 -m bench.report rewrites their sections). Standard
+library only.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from html import escape
 from pathlib import Path
 from typing import TypedDict
 
-# --- the schema (version 1): what a run writes and what a merge reads ---
+import toolkit.machine
+
+# --- the schema (version 2): what a run writes and what a merge reads ---
+
+SCHEMA = 2
 
 
-class Machine(TypedDict):
-    python: str  # platform.python_version()
+class Machine(toolkit.machine.Machine):
     implementation: str  # CPython, PyPy
-    platform: str
-    cpus: int | None
 
 
 class GroupEntry(TypedDict):
@@ -62,6 +68,7 @@ class Variant(TypedDict):
     message: str  # the one-line failure message, or the reason for n/a or deviation
     details: str  # the whole traceback of a failure
     measured: list[str]  # figures recorded on the way: record_property("measured", ...)
+    figures: dict[str, float]  # the same, by name, for the docs to quote: record_property("figure", ...)
 
 
 class Result(TypedDict):
@@ -79,7 +86,7 @@ class Report(TypedDict):
     schema: int
     suite: str
     version: str
-    created: str  # UTC, ISO 8601
+    started: str  # UTC, ISO 8601
     machine: Machine
     hypothesis_profile: str
     command: str
@@ -96,6 +103,13 @@ SEVERITY = ("fail", "deviation", "pass", "n/a")
 MARKDOWN_MARKS = {"pass": "✅", "fail": "❌", "deviation": "⚠️", "n/a": "—"}
 CSS_CLASSES = {"pass": "pass", "fail": "fail", "deviation": "deviation", "n/a": "na", "": "not-run"}
 FILENAME = "conformance.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / FILENAME  # the run the docs quote
+# The figures a case records by name (record_property("figure", (NAME, value))), which the
+# docs quote from the committed report: bench/quotes.py.
+C10K_ECHOED = "clients_echoed"  # 10.1: clients echoed at once
+C10K_TURNED_AWAY = "clients_turned_away"  # 10.1: past a declared cap
+C10K_RSS = "rss_per_connection_kib"  # 10.1: RSS growth over the idle server, per client echoed
+EMFILE_CPU = "cpu_percent_at_emfile"  # 9.1: the server's CPU, % of one core, while out of descriptors
 Pair = tuple[str, str]  # (case id, server name): one cell of the matrix
 
 
@@ -106,8 +120,8 @@ def case_sort_key(case_id: str) -> tuple[int, ...]:
 
 def load(path: Path) -> Report:
     report: Report = json.loads(path.read_text(encoding="utf-8"))
-    if report.get("schema") != 1:
-        raise ValueError(f"{path}: not a schema 1 conformance report")
+    if report.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not a schema {SCHEMA} conformance report")
     return report
 
 
@@ -135,8 +149,8 @@ def merge(reports: Sequence[Report]) -> Report:
     return _ordered(
         {
             **reports[0],
-            # Every run stamps UTC in the same ISO format, so the newest is the greatest string.
-            "created": max(report["created"] for report in reports),
+            # Every run stamps UTC in the same ISO format, so the earliest is the least string.
+            "started": min(report["started"] for report in reports),
             "command": "; ".join(dict.fromkeys(report["command"] for report in reports)),
             "duration_seconds": sum(report["duration_seconds"] for report in reports),
             "groups": list(groups.values()),
@@ -202,6 +216,23 @@ def _group_summary(cases: list[CaseEntry], server: str, results: dict[Pair, Resu
     return ", ".join([f"{verdicts['pass']}/{len(cases)} pass", *counts]), worst
 
 
+def summary_rows(report: Report, servers: Sequence[str], absent: str = "") -> list[list[str]]:
+    """A row per group that ran: its title, then "5/7 pass, 2 fail" for each server, or
+    `absent` for a server that ran none of it."""
+    results = _results(report)
+    return [
+        [
+            f"{group['number']} {group['title']}",
+            *(_group_summary(cases, name, results)[0] or absent for name in servers),
+        ]
+        for group, cases in _cases_by_group(report)
+    ]
+
+
+def result_of(report: Report, case_id: str, server: str) -> Result | None:
+    return next((r for r in report["results"] if (r["case"], r["server"]) == (case_id, server)), None)
+
+
 def _failure_message(result: Result) -> str:
     failed = [variant["message"] for variant in result["variants"] if variant["outcome"] == "fail"]
     return str(result["reason"] or next(iter(failed), "failed"))
@@ -211,7 +242,7 @@ def _run_line(report: Report) -> str:
     machine = report["machine"]
     servers = ", ".join(server["name"] for server in report["servers"])
     return (
-        f"{len(report['cases'])} cases against {servers} on {report['created'][:16].replace('T', ' ')} UTC"
+        f"{len(report['cases'])} cases against {servers} on {report['started'][:16].replace('T', ' ')} UTC"
         f" ({machine['implementation']} {machine['python']}, hypothesis profile"
         f" {report['hypothesis_profile']}, {report['duration_seconds']:.0f} s)"
     )
@@ -255,13 +286,7 @@ def render_markdown(report: Report) -> str:
     titles = {case["id"]: case["title"] for case in report["cases"]}
     servers = [server["name"] for server in report["servers"]]
     grouped = _cases_by_group(report)
-    summary = [
-        [
-            f"{group['number']} {group['title']}",
-            *(_group_summary(cases, name, results)[0] for name in servers),
-        ]
-        for group, cases in grouped
-    ]
+    summary = summary_rows(report, servers)
     matrix = [
         [f"{case['id']} {case['title']}", *(_md_mark(results.get((case["id"], name))) for name in servers)]
         for _, cases in grouped
@@ -420,8 +445,8 @@ def render_html(report: Report) -> str:
 <header>
 <h1>{_h(report["suite"])} {_h(report["version"])}</h1>
 <p>{_h(_run_line(report))}</p>
-<p><small>{_h(machine["platform"])}, {_h(machine["cpus"])} CPUs. Command: <code>{_h(report["command"])}</code>
-</small></p>
+<p><small>{_h(machine["cpu"])}, {_h(machine["cores"])} cores, {_h(machine["kernel"])}.
+Command: <code>{_h(report["command"])}</code></small></p>
 </header>
 <p class="legend"><span class="pass">pass</span> <span class="fail">fail</span>
 <span class="deviation">deviation: a documented departure</span> <span class="na">n/a: not applicable</span>
@@ -466,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("out_dir", type=Path, help="where to write conformance.{json,html,md}")
     parser.add_argument("inputs", type=Path, nargs="+", help="conformance.json files, or directories of them")
+    parser.add_argument("--docs", action="store_true", help=f"also write the merged JSON to {COMMITTED}")
     args = parser.parse_args(argv)
     if missing := [str(path) for path in args.inputs if not path.exists()]:
         print(f"report: no such file or directory: {', '.join(missing)}", file=sys.stderr)
@@ -473,8 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (paths := _find_inputs(args.inputs, args.out_dir / FILENAME)):
         print(f"report: no {FILENAME} in {', '.join(map(str, args.inputs))}", file=sys.stderr)
         return 2
-    for written in write_report(merge([load(path) for path in paths]), args.out_dir):
-        print(written)
+    written = write_report(merge([load(path) for path in paths]), args.out_dir)
+    if args.docs:
+        COMMITTED.write_text((args.out_dir / FILENAME).read_text(encoding="utf-8"), encoding="utf-8")
+        written.append(COMMITTED)
+    for path in written:
+        print(path)
     return 0
 
 

@@ -32,6 +32,7 @@ from tests.clients import (
     served,
 )
 from tests.conformance.cases import case
+from tests.conformance.report import EMFILE_CPU
 from tests.servers import RecordProperty, Server, StartServer, assert_back_to, frozen, quiet_baseline
 from tests.streams import PatternStream, push_all_until_stalled, read_whole_stream
 from toolkit.measure import (
@@ -100,6 +101,7 @@ def test_out_of_descriptors(
         share = cpu_share(server.pid, CPU_WINDOW)
         new_lines = server.stderr_text().splitlines()[log_lines:]
         record_property("measured", f"CPU at EMFILE: {share:.1%} of a core; {len(new_lines)} log lines")
+        record_property("figure", (EMFILE_CPU, round(100 * share, 1)))
         assert server.running(), f"the server died at its descriptor limit: {server.stderr_text()[-2000:]}"
         assert share < MAX_CPU_SHARE, f"the server used {share:.0%} of a core while at EMFILE"
         assert len(new_lines) <= MAX_LOG_LINES, f"{len(new_lines)} log lines in {CPU_WINDOW}s at EMFILE"

@@ -13,6 +13,7 @@ import pytest
 
 from tests.clients import echo_on_each, open_clients, served
 from tests.conformance.cases import case
+from tests.conformance.report import C10K_ECHOED, C10K_RSS, C10K_TURNED_AWAY
 from tests.servers import RecordProperty, StartServer, assert_back_to, quiet_baseline, raised_fd_limit
 from toolkit.measure import server_fds, server_rss, server_threads
 from toolkit.process import Address, ServerSpec, wait_until
@@ -51,6 +52,9 @@ def test_c10k(server_spec: ServerSpec, start_server: StartServer, record_propert
                 f"{echoed} connections echoed at once, {turned_away} turned away; "
                 f"{per_connection / 1024:.1f} KiB of RSS per connection",
             )
+            record_property("figure", (C10K_ECHOED, echoed))
+            record_property("figure", (C10K_TURNED_AWAY, turned_away))
+            record_property("figure", (C10K_RSS, round(per_connection / 1024, 1)))
             assert per_connection < MAX_RSS_PER_CONNECTION, (
                 f"{per_connection / 1024:.0f} KiB of RSS per connection held"
             )

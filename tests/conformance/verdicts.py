@@ -4,17 +4,17 @@ writes the report and prints the summary."""
 
 from __future__ import annotations
 
-import os
 import platform
 import shlex
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import settings
 
+import toolkit.machine
 from common import __version__
 from tests.conformance import report as reports
 from tests.conformance.cases import GROUPS, group_of
@@ -49,6 +49,7 @@ class Collector:
         self.config = config
         self.servers = servers
         self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.cases: dict[str, CaseEntry] = {}
         self.variants: dict[tuple[str, str], dict[str, Variant]] = {}  # (case, server) -> by node id
         self.durations: dict[str, float] = {}  # node id -> seconds, over its phases
@@ -69,13 +70,24 @@ class Collector:
         verdict, message = outcome_of(report)
         variant = self.variants.setdefault((case_id, info["server"]), {}).setdefault(
             report.nodeid,
-            {"name": info["variant"], "outcome": "n/a", "message": "", "details": "", "measured": []},
+            {
+                "name": info["variant"],
+                "outcome": "n/a",
+                "message": "",
+                "details": "",
+                "measured": [],
+                "figures": {},
+            },
         )
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         # Figures a case measured on the way (record_property("measured", ...)).
         where = f"[{info['variant']}] " if info["variant"] else ""  # "[ipv6] ...": which run measured it
         measured = [value for name, value in report.user_properties if name == "measured"]
         variant["measured"] += [f"{where}{value}" for value in measured]
+        for name, value in report.user_properties:
+            if name == "figure":  # (NAME, number): record_property("figure", (C10K_RSS, 0.5))
+                figure, number = cast(tuple[str, float], value)  # user_properties hold objects
+                variant["figures"][figure] = number
         # The first phase to fail names the failure: a teardown check that fails after
         # the case did would only repeat it less clearly.
         if severity(verdict) > severity(variant["outcome"]) or not variant["message"]:
@@ -102,16 +114,11 @@ class Collector:
 
     def report(self) -> reports.Report:
         return {
-            "schema": 1,
+            "schema": reports.SCHEMA,
             "suite": "io-models conformance",
             "version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {
-                "python": platform.python_version(),
-                "implementation": platform.python_implementation(),
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-            },
+            "started": self.started_at,
+            "machine": {**toolkit.machine.describe(), "implementation": platform.python_implementation()},
             "hypothesis_profile": settings.get_current_profile_name(),
             "command": shlex.join(["pytest", *self.config.invocation_params.args]),
             "duration_seconds": round(time.monotonic() - self.started, 1),
