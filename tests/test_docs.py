@@ -25,6 +25,7 @@ import pytest
 
 from bench import quotes, report
 from docs import syscalls, waits
+from tests.conformance import report as conformance
 from toolkit import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,7 +285,10 @@ def test_bench_pages_agree_with_their_runs() -> None:
         for path, text in report.committed_pages().items()
         if path.read_text(encoding="utf-8") != text
     ]
-    assert not stale, f"{', '.join(stale)} disagree with docs/bench/*.json: run python3 -m bench.report"
+    assert not stale, (
+        f"{', '.join(stale)} disagree with their runs (docs/bench/*.json, docs/conformance.json): "
+        "run python3 -m bench.report"
+    )
 
 
 def test_a_different_run_would_change_the_verdicts() -> None:
@@ -448,3 +452,76 @@ def test_every_quote_is_headed_by_its_runs(quote: quotes.Quote) -> None:
         for run in saved.get("runs", [saved]):  # a study keeps several runs in one file
             for fact in (run["command"], quotes.machine_text(run), run["started"]):
                 assert fact in text[:first_table], f"{path.name}'s {fact!r} does not head the quote"
+
+
+def conformance_run() -> dict[str, object]:
+    """A small conformance report: two models and socketserver, cases 9.1 and 10.1."""
+
+    def result(case: str, server: str, verdict: str, *figures: dict[str, float]) -> dict[str, object]:
+        variants = [{"name": f"v{n}", "outcome": verdict, "figures": f} for n, f in enumerate(figures)]
+        return {"case": case, "server": server, "verdict": verdict, "reason": "", "variants": variants}
+
+    emfile, echoed, away, rss = (
+        conformance.EMFILE_CPU,
+        conformance.C10K_ECHOED,
+        conformance.C10K_TURNED_AWAY,
+        conformance.C10K_RSS,
+    )
+    return {
+        "command": "pytest tests/conformance --cases 9.1,10.1",
+        "started": "2026-11-30T08:45:02+00:00",
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "kernel": "Linux 6.1", "python": "3.11.7"},
+        "groups": [
+            {"number": 9, "title": "Faults", "needs": "process", "summary": ""},
+            {"number": 10, "title": "Scale", "needs": "lifecycle", "summary": ""},
+        ],
+        "cases": [
+            {"id": "9.1", "group": 9, "title": "EMFILE", "timeout": 90},
+            {"id": "10.1", "group": 10, "title": "C10K", "timeout": 600},
+        ],
+        "servers": [{"name": name} for name in ("epoll_mux", "select_mux", "socketserver")],
+        "results": [
+            result("9.1", "epoll_mux", "pass", {emfile: 0.1}, {emfile: 0.5}),
+            result("9.1", "select_mux", "pass", {emfile: 0.0}),
+            result("9.1", "socketserver", "fail", {emfile: 51.8}),
+            result("10.1", "epoll_mux", "pass", {echoed: 10_000, away: 0, rss: 0.5}),
+            result("10.1", "select_mux", "pass", {echoed: 1018, away: 100, rss: 0.4}),
+            result("10.1", "socketserver", "n/a", {}),
+        ],
+    }
+
+
+def row(text: str, first_cell: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_conformance_tables_render_each_server() -> None:
+    run = conformance_run()
+    columns = ["", *registry.names(), "socketserver"]
+    results = quotes.conformance_results(run)
+    assert results.startswith(f"From {quotes.cites(run)}")
+    verdicts = dict(zip(columns, row(results, "9 Faults"), strict=True))
+    assert verdicts["epoll_mux"] == "1/1 pass"
+    assert verdicts["socketserver"] == "0/1 pass, 1 fail"
+    assert verdicts["blocking"] == quotes.NOT_IN_RUN, "a model the run left out"
+    assert row(results, "10 Scale")[-1] == "n/a"
+
+    measured = quotes.conformance_measured(run)
+    held = dict(zip(columns, row(measured, "clients echoed at once (10.1)"), strict=True))
+    assert held["epoll_mux"] == "10,000"
+    assert held["select_mux"] == "1,018, 100 more turned away (its cap)"
+    assert held["socketserver"] == "n/a"
+    rss = dict(zip(columns, row(measured, "RSS per connection, all echoed and quiet (10.1)"), strict=True))
+    assert (rss["epoll_mux"], rss["select_mux"], rss["blocking"]) == ("0.5 KiB", "0.4 KiB", quotes.NOT_IN_RUN)
+    cpu = dict(zip(columns, row(measured, "CPU out of descriptors (9.1)"), strict=True))
+    assert cpu["epoll_mux"] == "0.5% of a core", "the higher of the case's variants"
+    assert cpu["socketserver"] == "51.8% of a core (fail)"
+
+
+def test_comparison_quotes_the_conformance_run() -> None:
+    run = conformance_run()
+    text = quotes.per_model(report.load(report.FULL_RUN), report.load(quotes.SYSCALLS_RUN), run)
+    cpu = row(text, "CPU out of descriptors (case 9.1)")
+    assert dict(zip(registry.names(), cpu[1:], strict=True))["epoll_mux"] == "0.5% of a core"
+    assert quotes.cites(run) in text and quotes.NOT_IN_RUN in text
