@@ -230,4 +230,10 @@ def _add_footer(fig: Figure, results: Result) -> None:
     machine = results["machine"]
     line = f"{machine['cpu']}, {machine['cores']} cores, {machine['kernel']}, Python {machine['python']}"
     # As the figure's x label, the layout keeps it clear of everything else.
-    fig.supxlabel(f"{line}  ·  {results['command']}", x=0.005, ha="left", fontsize=8, color="dimgrey")
+    fig.supxlabel(
+        f"{line}  ·  {results['command']}  ·  started {results['started']}",
+        x=0.005,
+        ha="left",
+        fontsize=8,
+        color="dimgrey",
+    )
