@@ -48,7 +48,7 @@ from bench.loadgen import Load, Measured, connected
 from bench.measure import ServerUsage, Settings, pin, raw, size_label, summarize
 from bench.report import machine_line, markdown_table, number
 from toolkit.measure import server_fds, server_rss
-from toolkit.process import ServerProcess
+from toolkit.process import ServerProcess, over_cap
 
 TOTALS = (1, 10, 100, 1000, 10_000)  # connections held, the x axis
 ACTIVE, SIZE = 100, 64  # connections in lock step at each point (fewer where fewer are held)
@@ -75,10 +75,6 @@ PREFORK_REFERENCE = "epoll_mux"  # one process, the loop every prefork worker ru
 # The prefork message says the round trips followed the CPU given when their ratio to it
 # varies less than this (max ÷ min), and the round trips themselves more than twice as much.
 FOLLOWS = 1.5
-CAP_REASONS = {  # why a declared cap is where it is
-    "select_mux": "select()'s FD_SETSIZE",
-    "forking": "it never runs more children: fork() slows as they accumulate",
-}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -100,11 +96,9 @@ def point(contender: Contender, load: Load, settings: Settings) -> dict[str, Any
     total = load.connections + load.idle
     result: dict[str, Any] = {"server": contender.name, "connections": total, "active": load.connections}
     result |= {"size": load.size, "failure": None, "runs": []}
-    cap = contender.spec.connection_cap
-    if cap is not None and total > cap:
-        why = CAP_REASONS.get(contender.name, "")
-        result["failure"] = f"declares a cap of {cap:,} connections" + (f" ({why})" if why else "")
-        return result | {"cap": cap}
+    result["failure"] = over_cap(contender.spec, total)
+    if result["failure"]:
+        return result | {"cap": contender.spec.connection_cap}
     with ServerProcess(contender.spec) as server:
         pin(server.pid, settings.server_cpu)
         idle_rss, idle_descriptors = server_rss(server.pid), server_fds(server.pid)

@@ -18,7 +18,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the extras
 from bench.contenders import Contender
 from bench.loadgen import Load, Measured, run
 from toolkit.measure import SETTLE, server_cpu_seconds, server_fds, server_rss, server_threads
-from toolkit.process import ServerProcess, wait_until
+from toolkit.process import ServerProcess, over_cap, wait_until
 
 # At or above this share of its core, the load generator may be what sets the pace:
 # the report says so next to the figure instead of calling it the server's limit.
@@ -133,9 +133,8 @@ class Trial:
         self.runs: list[tuple[Measured, ServerUsage]] = []
         self.server: ServerProcess | None = None
         self.failure = None
-        cap = contender.spec.connection_cap
-        if cap is not None and scenario.connections > cap:
-            self.failure = f"declares a cap of {cap:,} connections (select()'s FD_SETSIZE)"
+        self.failure = over_cap(contender.spec, scenario.connections)
+        if self.failure:
             return
         self.server = ServerProcess(contender.spec)
         pin(self.server.pid, settings.server_cpu)

@@ -346,6 +346,11 @@ def server_label(run: Mapping[str, Any], name: str) -> str:
     return f"`{name}`" if kind == "model" else name
 
 
+def loaded(result: Result) -> tuple[str, str, int, int]:
+    """Who ran under which load: (server, scenario, connections, size)."""
+    return result["server"], result["scenario"], result["connections"], result["size"]
+
+
 def excerpt(run: Mapping[str, Any]) -> str:
     """The README's table of the full run: a few loads, every server that ran."""
     rows, failures = [], []
@@ -354,8 +359,10 @@ def excerpt(run: Mapping[str, Any]) -> str:
         for _, scenario, connections, size, field, shape in EXCERPT:
             result = find(run["results"], server, scenario, connections, size)
             if result is None:
-                failed = {r["failure"] for r in run["results"] if r["server"] == server and r["failure"]}
-                failures += [f"{server}, {scenario} {connections:,}: {why}" for why in sorted(failed)]
+                load = (server, scenario, connections, size)
+                why = [r["failure"] for r in run["results"] if r["failure"] and load == loaded(r)]
+                note = f"{server}, {describe(scenario, connections, size, 1)}: {why[0] if why else 'not run'}"
+                failures += [note] if note not in failures else []
                 row.append("—")
                 continue
             capped = result.get("loadgen_saturated") and field == "round_trips_per_second"

@@ -70,6 +70,7 @@ class Model:
     needs: tuple[Need, ...] = ()
     # The most connections it can ever hold, whatever --max-connections says; None: no cap.
     connection_cap: int | None = None
+    cap_reason: str = ""  # why the cap is where it is, in a few words
     # Conformance cases it cannot meet, by design, each with the reason (case id -> why):
     # the suite reports them as deviations, and fails one that starts passing.
     deviations: Mapping[str, str] = field(default_factory=dict)

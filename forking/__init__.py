@@ -31,6 +31,7 @@ MODEL = Model(
     "child, serving no one else, waits with it",
     needs=(Need("Linux's prctl(PR_SET_PDEATHSIG)", linux),),
     connection_cap=MAX_CHILDREN,
+    cap_reason="it never runs more children: fork() slows as they accumulate",
     deviations={
         "8.8": "a child blocked in send() cannot also read: it owes one read at most (64 KiB, "
         "READ_SIZE), so a --buffer-size above that bounds nothing more",

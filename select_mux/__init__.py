@@ -21,4 +21,5 @@ MODEL = Model(
     picks_up="select() over a read set rebuilt every pass says it is readable; then recv()",
     owed="in outbuf; the socket joins the write set, and select() waits until it is writable",
     connection_cap=CLIENT_CAP,
+    cap_reason="select()'s FD_SETSIZE",
 )

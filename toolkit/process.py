@@ -59,6 +59,7 @@ class ServerSpec:
     # A limit the model declares on purpose: the most connections it can ever hold
     # (select_mux: select() cannot watch a descriptor >= FD_SETSIZE, 1024).
     connection_cap: int | None = None
+    cap_reason: str = ""
     variant: str = ""  # "ipv6": the same server, started with the arguments below
     extra_args: tuple[str, ...] = ()
 
@@ -73,6 +74,13 @@ class ServerSpec:
         return shlex.join("python" if part == sys.executable else part for part in self.command)
 
 
+def over_cap(spec: ServerSpec, connections: int) -> str | None:
+    """Why the server cannot be asked to hold this many connections, if its declared cap says so."""
+    if spec.connection_cap is None or connections <= spec.connection_cap:
+        return None
+    return f"declares a cap of {spec.connection_cap:,} connections ({spec.cap_reason})"
+
+
 def model_spec(name: str) -> ServerSpec:
     """One of the models in the registry, as `python3 -m NAME`, with what it declares."""
     model = registry.model(name)
@@ -82,6 +90,7 @@ def model_spec(name: str) -> ServerSpec:
         lifecycle=True,
         unavailable=model.missing(),
         connection_cap=model.connection_cap,
+        cap_reason=model.cap_reason,
         deviations=model.deviations,
     )
 
