@@ -287,7 +287,7 @@ def markdown(results: Mapping[str, Any]) -> str:
 
 
 def machine_line(machine: Mapping[str, Any]) -> str:
-    pinned = (
+    pinned = machine.get("pinning") or (  # a tool that times nothing says so in "pinning"
         f"server on CPU {machine['server_cpu']}, load generator on CPU {machine['loadgen_cpu']}"
         if machine["server_cpu"] is not None
         else "not pinned (one CPU)"
