@@ -95,7 +95,7 @@ class Load:
         return f"{self.connections} × {size_label(self.size)}"
 
 
-MAIN = Load(1, 64, 2000)  # lock-step, one message in flight: the same batching every run
+MAIN = Load(1, 64, 1000)  # lock-step, one message in flight, the server asleep between: exact
 HEADLINE = Load(100, 64, 20)  # the bench's headline load, and its CPU figure the fit uses
 BULK = Load(1000, 1024, 2)  # where blocking trails socketserver threads in the bench
 BULK_SERVERS = ("blocking", "socketserver threads")
@@ -239,10 +239,10 @@ def session(leader: int) -> list[int]:
     return found
 
 
-def asleep(leader: int) -> bool:
-    """Whether every thread of the session's processes sleeps (state S: blocked in a
-    syscall, or in valgrind's wait for its lock): the server has done all it was given."""
-    for pid in session(leader):
+def asleep(pids: Sequence[int]) -> bool:
+    """Whether every thread of these processes sleeps (state S: blocked in a syscall, or in
+    valgrind's wait for its lock): the server has done all it was given."""
+    for pid in pids:
         for task in Path(f"/proc/{pid}/task").glob("*/stat"):
             with contextlib.suppress(OSError, IndexError):
                 if task.read_text().rsplit(")", 1)[1].split()[0] != "S":
@@ -314,11 +314,12 @@ def serve_wrapped(
         before = len(session(server.pid))  # prefork's workers are up once it is ready
         counter = attach(session(server.pid)) if attach else None
         started = time.monotonic()
-        settle = (
-            (lambda: wait_for(lambda: asleep(server.pid), IO_TIMEOUT, f"{spec.name} to sleep", SETTLE_POLL))
-            if settled
-            else (lambda: None)
-        )
+
+        def settle() -> None:
+            if settled:
+                pids = session(server.pid)  # once a round: the round's children are all up
+                wait_for(lambda: asleep(pids), IO_TIMEOUT, f"{spec.name} to sleep", SETTLE_POLL)
+
         drive(server.address, load, rounds, settle)
         seconds = time.monotonic() - started
         # forking's children exit after their client; each must write its counts first.
@@ -931,6 +932,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RUNS, help="where cost.json, cost.md and the chart go")
     parser.add_argument("--render", action="store_true", help="measure nothing: redraw from cost.json")
     parser.add_argument(
+        "--idle-check",
+        action="store_true",
+        help=f"also count each server left idle {IDLE_SECONDS:g} s: what its timers cost (slower)",
+    )
+    parser.add_argument(
         "--merge", action="store_true", help="replace only these servers' rows in the saved cost.json"
     )
     parser.add_argument(
@@ -986,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loads": {load.key: asdict(load) for load in (MAIN, HEADLINE, BULK)},
             "idle_seconds": IDLE_SECONDS,
         }
-        fresh["figures"] = measure(chosen, idle_check=True)
+        fresh["figures"] = measure(chosen, idle_check=options.idle_check)
         with cpu_hog():
             fresh["figures_with_hog"] = measure(chosen, idle_check=False, with_syscalls=False, only=MAIN)
         fresh["hotspots"] = hotspots(chosen)

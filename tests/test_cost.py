@@ -154,8 +154,8 @@ def test_asleep_tells_a_sleeping_session_from_a_busy_one() -> None:
     sleeping = subprocess.Popen(["sleep", "30"], start_new_session=True)
     busy = subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True)
     try:
-        cost.wait_for(lambda: cost.asleep(sleeping.pid), 10, "sleep to sleep")
-        assert not any(cost.asleep(busy.pid) for _ in range(20))
+        cost.wait_for(lambda: cost.asleep([sleeping.pid]), 10, "sleep to sleep")
+        assert not any(cost.asleep([busy.pid]) for _ in range(20))
     finally:
         for process in (sleeping, busy):
             process.kill()
