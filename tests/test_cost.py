@@ -3,7 +3,9 @@ fit, and the page rendered from a small run. No valgrind runs here."""
 
 from __future__ import annotations
 
+import socketserver
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +181,28 @@ def test_question_b_says_when_the_premise_does_not_hold() -> None:
     assert "(0.90×), so here the premise does not hold" in page
     run["switches"]["blocking"]["cpu_us"] = 12.0
     assert "(1.20×), so blocking does spend more CPU per message" in cost.page(run)
+
+
+def test_a_repeat_beyond_one_percent_is_named_with_its_reason() -> None:
+    run = small_run()
+    run["figures"]["nonblocking"] = {cost.MAIN.key: row(30_000, 9.0)}
+    run["figures_with_hog"]["nonblocking"] = {cost.MAIN.key: row(31_500, 0)}
+    page = cost.page(run)
+    assert "is 5.00% (beyond 1%). Beyond 1%: nonblocking. nonblocking: it tries every socket" in page
+    assert "| nonblocking | 30,000 | 31,500 | +5.00% |" in page
+
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+def test_drive_settles_before_every_round() -> None:
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        settled = []
+        host, port = server.server_address[:2]
+        cost.drive((str(host), port), cost.Load(2, 64, 3), 3, lambda: settled.append(1))
+        server.shutdown()
+    assert len(settled) == 3
