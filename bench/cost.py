@@ -91,8 +91,12 @@ class Load:
         return self.connections * self.rounds
 
     @property
-    def key(self) -> str:
+    def key(self) -> str:  # cost.json's key for this load's rows
         return f"{self.connections} × {size_label(self.size)}"
+
+    @property
+    def label(self) -> str:  # as the pages write it
+        return f"{self.connections:,} × {size_label(self.size)}"
 
 
 MAIN = Load(1, 64, 1000)  # lock-step, one message in flight, the server asleep between: exact
@@ -208,21 +212,32 @@ def drive(
         ]
         for sock in clients:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(rounds):
-            for sock in clients:
-                sock.sendall(message)
-            for sock in clients:
-                echoed = bytearray()
-                while len(echoed) < len(message) and (chunk := sock.recv(len(message) - len(echoed))):
-                    echoed += chunk
-                if echoed != message:
-                    raise RuntimeError(f"echo differs: sent {len(message)} B, received {len(echoed)} B")
+        for done in range(rounds):
+            try:
+                exchange(clients, message)
+            except TimeoutError as error:  # socket's own text says only "timed out"
+                raise TimeoutError(
+                    f"no progress for {IO_TIMEOUT:g} s on one send or receive, in round {done + 1} of "
+                    f"{rounds} ({load.connections:,} connections)"
+                ) from error
             settle()
         for sock in clients:
             sock.shutdown(socket.SHUT_WR)
         for sock in clients:
             if sock.recv(1) != b"":
                 raise RuntimeError("data after the last echo, where EOF was due")
+
+
+def exchange(clients: Sequence[socket.socket], message: bytes) -> None:
+    """One round: the message sent on every connection, then every echo read back whole."""
+    for sock in clients:
+        sock.sendall(message)
+    for sock in clients:
+        echoed = bytearray()
+        while len(echoed) < len(message) and (chunk := sock.recv(len(message) - len(echoed))):
+            echoed += chunk
+        if echoed != message:
+            raise RuntimeError(f"echo differs: sent {len(message)} B, received {len(echoed)} B")
 
 
 def session(leader: int) -> list[int]:
@@ -667,11 +682,17 @@ def hog_rows(run: Mapping[str, Any]) -> list[list[str]]:
 
 def unavailable(run: Mapping[str, Any]) -> list[str]:
     return [
-        f"- {name} at {key}: {row['unavailable']}"
+        f"- {name} at {key}: {row[why]}"
         for name, loads in run["figures"].items()
         for key, row in loads.items()
-        if "unavailable" in row
+        for why in ("unavailable", "syscalls_unavailable")
+        if why in row
     ]
+
+
+def short_function(name: str) -> str:
+    """callgrind_annotate's `/build/path/file.c:function [/path/lib.so]` as `file.c:function`."""
+    return name.split(" [", 1)[0].rsplit("/", 1)[-1]
 
 
 def question_a(run: Mapping[str, Any]) -> str:
@@ -700,6 +721,7 @@ def question_a(run: Mapping[str, Any]) -> str:
             ]
             for name, v in spots.items()
         ]
+        lines = [[short_function(line[0]), *line[1:]] for line in lines]
         text += (
             " Where, per function (callgrind_annotate, self cost, the same N/2N difference), the "
             "functions that differ most:\n\n"
@@ -718,14 +740,7 @@ def question_b(run: Mapping[str, Any]) -> str:
     table = [
         ["instructions", cell(a, "instructions_per_message"), cell(b, "instructions_per_message")],
         ["syscalls", cell(a, "syscalls_per_message", 2), cell(b, "syscalls_per_message", 2)],
-        *[
-            [
-                f"`{n}`",
-                f"{a.get('syscalls_by_name', {}).get(n, 0):.2f}",
-                f"{b.get('syscalls_by_name', {}).get(n, 0):.2f}",
-            ]
-            for n in names
-        ],
+        *[[f"`{n}`", *(by_name(row, n) for row in (a, b))] for n in names],
     ]
     timed = run.get("switches", {})
     if ours in timed and theirs in timed:
@@ -738,7 +753,7 @@ def question_b(run: Mapping[str, Any]) -> str:
                 [label + " (timed, bare)", f"{timed[ours][field]:.2f}", f"{timed[theirs][field]:.2f}"]
             )
     parts = [
-        f"Per message at {BULK.key} ({BULK.connections:,} connections, each round one message on each):",
+        f"Per message at {BULK.label} ({BULK.connections:,} connections, each round one message on each):",
         markdown_table(["per message", ours, theirs], table),
         bulk_reading(a, b, timed.get(ours), timed.get(theirs), run.get("switches_command")),
         CODE_DIFFERENCE,
@@ -759,6 +774,13 @@ CODE_DIFFERENCE = (
 )
 
 
+def by_name(row: Mapping[str, Any], name: str) -> str:
+    """One syscall's calls per message; 0 where strace saw none, n/a where it did not run."""
+    if "syscalls_by_name" not in row:
+        return "n/a"
+    return f"{row['syscalls_by_name'].get(name, 0):.2f}"
+
+
 def bulk_reading(
     a: Mapping[str, Any],
     b: Mapping[str, Any],
@@ -771,8 +793,13 @@ def bulk_reading(
     ia, ib = a["instructions_per_message"], b["instructions_per_message"]
     text = (
         f"**Counted.** {ours} executes {ia / ib:.2f}× the instructions of {theirs} per message "
-        f"({ia - ib:+,.0f}) and makes {cell(a, 'syscalls_per_message', 2)} syscalls per message "
-        f"against {cell(b, 'syscalls_per_message', 2)}."
+        f"({ia - ib:+,.0f})"
+        + (
+            f" and makes {cell(a, 'syscalls_per_message', 2)} syscalls per message against "
+            f"{cell(b, 'syscalls_per_message', 2)}."
+            if "syscalls_per_message" in a and "syscalls_per_message" in b
+            else f"; {theirs if 'syscalls_per_message' in a else ours}: syscalls not counted (below)."
+        )
     )
     if timed_a is None or timed_b is None:
         return text + " The timed part (`--switches`) was not run."
@@ -810,7 +837,7 @@ def page(run: Mapping[str, Any]) -> str:
         (__doc__ or "").split("\n\n", 1)[1].split("Then a cost model")[0].strip(),
         f"Loads: {MAIN.key} ({MAIN.rounds:,} rounds in the N run), "
         f"{HEADLINE.key} ({HEADLINE.rounds} rounds), "
-        f"and {BULK.key} ({BULK.rounds} rounds) for question (b).",
+        f"and {BULK.label} ({BULK.rounds} rounds) for question (b).",
         markdown_table(COST_HEADER, cost_rows(run)),
         "![instructions and syscalls per message](charts/cost.png)",
     ]
@@ -844,7 +871,7 @@ def page(run: Mapping[str, Any]) -> str:
     parts += [
         "## (a) Does asyncio_io cost more than the minimal Protocol echo?",
         question_a(run),
-        f"## (b) Why is blocking slower than socketserver threads at {BULK.key}?",
+        f"## (b) Why is blocking slower than socketserver threads at {BULK.label}?",
         question_b(run),
     ]
     for again in run.get("remeasured", []):
@@ -880,16 +907,17 @@ def chart(run: Mapping[str, Any], path: Path) -> None:
     for axis in (left, middle):
         axis.grid(axis="x", alpha=0.3)
     if model := cost_model(run):
-        for name, point in model["servers"].items():
-            right.scatter(point["measured_us"], point["predicted_us"], color="tab:green")
-            right.annotate(
-                name,
-                (point["measured_us"], point["predicted_us"]),
-                fontsize=8,
-                xytext=(4, 2),
-                textcoords="offset points",
-            )
         top = max(max(p["measured_us"], p["predicted_us"]) for p in model["servers"].values()) * 1.1
+        placed: list[tuple[float, float]] = []
+        for name, point in sorted(model["servers"].items(), key=lambda item: item[1]["predicted_us"]):
+            x, y = point["measured_us"], point["predicted_us"]
+            right.scatter(x, y, color="tab:green")
+            # A name that would sit on a neighbour's goes below its point instead.
+            crowded = any(abs(x - px) < top / 8 and abs(y - py) < top / 30 for px, py in placed)
+            right.annotate(
+                name, (x, y), fontsize=8, xytext=(4, -10 if crowded else 2), textcoords="offset points"
+            )
+            placed.append((x, y))
         right.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
         right.set_xlim(0, top * 1.15)  # room for the names right of the points
         right.set_ylim(0, top)

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import noise, report
+from bench import cost, noise, report
 from docs import syscalls
 from toolkit import registry
 
@@ -176,6 +176,7 @@ RUN_PAGES: dict[str, Quote] = {  # pages that are one run's whole report
     "docs/bench/targets.md": Quote((report.TARGETS_RUN,), report.markdown),
     "docs/syscalls.md": Quote((SYSCALLS_RUN,), syscalls.page),
     "docs/bench/noise.md": Quote((noise.SAVED,), noise.page),  # several runs, {"runs": [...]}
+    "docs/bench/cost.md": Quote((cost.SAVED,), cost.page),
 }
 
 
