@@ -912,11 +912,10 @@ def chart(run: Mapping[str, Any], path: Path) -> None:
         for name, point in sorted(model["servers"].items(), key=lambda item: item[1]["predicted_us"]):
             x, y = point["measured_us"], point["predicted_us"]
             right.scatter(x, y, color="tab:green")
-            # A name that would sit on a neighbour's goes below its point instead.
-            crowded = any(abs(x - px) < top / 8 and abs(y - py) < top / 30 for px, py in placed)
-            right.annotate(
-                name, (x, y), fontsize=8, xytext=(4, -10 if crowded else 2), textcoords="offset points"
-            )
+            # Names that would sit on a neighbour's go left of their point, then below it.
+            crowded = sum(abs(x - px) < top / 8 and abs(y - py) < top / 20 for px, py in placed)
+            offset, side = [((4, 2), "left"), ((-4, 2), "right"), ((4, -10), "left")][min(crowded, 2)]
+            right.annotate(name, (x, y), fontsize=8, xytext=offset, textcoords="offset points", ha=side)
             placed.append((x, y))
         right.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
         right.set_xlim(0, top * 1.15)  # room for the names right of the points
