@@ -4,7 +4,9 @@ Timed figures move with whatever else the machine does; counts do not. Each serv
 model, every Python peer, and the C floor for scale) runs under a counter twice, serving
 N and then 2N messages over the same connections, of the same size, from a lock-step
 client (each round sends one message on every connection, then reads every echo back in
-full). The counter stops with the server (SIGTERM), and
+full, and the next round starts only once every thread of the server sleeps: so each
+message finds the server in the same state, however fast the machine runs the client,
+and an event loop's pass finds the same work). The counter stops with the server (SIGTERM), and
 
     per message = (count(2N) - count(N)) / N
 
@@ -22,9 +24,10 @@ time. Writes docs/bench/cost.json, docs/bench/cost.md and docs/bench/charts/cost
 
     python3 -m bench.cost                  # everything (about 25 minutes, niced; two at once)
     python3 -m bench.cost --servers blocking,asyncio_io --output /tmp/cost
+    python3 -m bench.cost --servers uring_io --merge   # measure one again, into cost.json
     python3 -m bench.cost --render         # no measuring: the page and chart from cost.json
     python3 -m bench.cost --switches       # the timed part of docs/bench/cost.md's question
-                                           # (b); hold the machine lock: flock /work/wt/machine.lock
+                                           # (b): run it alone, on a quiet machine
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import resource
 import shlex
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -53,21 +57,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from bench.__main__ import machine as bench_machine
+import toolkit.machine
 from bench.charts import DPI
 from bench.contenders import Contender, contenders
-from bench.measure import Settings, size_label
-from bench.report import machine_line, markdown_table
+from bench.measure import size_label
+from bench.report import FULL_RUN, machine_line, markdown_table
 from docs.syscalls import parse_summary
 from toolkit.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "docs" / "bench"
+SAVED = RUNS / "cost.json"  # the committed run: docs/bench/cost.md and its chart are drawn from it
 COMMAND = "python3 -m bench.cost"
 READY_TIMEOUT = 300.0  # Python's start-up, under callgrind, on a shared and niced machine
 IO_TIMEOUT = 120.0  # one client operation: a server under callgrind runs ~50 times slower
 STOP_TIMEOUT = 120.0  # for callgrind to write every process's file after the SIGTERM
 PARALLEL = 2  # runs at once: this machine has two cores, and others share them
+SETTLE_POLL = 0.001  # a round's wait for the server to sleep: under callgrind, a few ms
 IDLE_SECONDS = 10.0  # how long the time-proportional check leaves a server idle
 
 
@@ -85,11 +91,15 @@ class Load:
         return self.connections * self.rounds
 
     @property
-    def key(self) -> str:
+    def key(self) -> str:  # cost.json's key for this load's rows
         return f"{self.connections} × {size_label(self.size)}"
 
+    @property
+    def label(self) -> str:  # as the pages write it
+        return f"{self.connections:,} × {size_label(self.size)}"
 
-MAIN = Load(1, 64, 2000)  # lock-step, one message in flight: the same batching every run
+
+MAIN = Load(1, 64, 1000)  # lock-step, one message in flight, the server asleep between: exact
 HEADLINE = Load(100, 64, 20)  # the bench's headline load, and its CPU figure the fit uses
 BULK = Load(1000, 1024, 2)  # where blocking trails socketserver threads in the bench
 BULK_SERVERS = ("blocking", "socketserver threads")
@@ -100,6 +110,16 @@ ANNOTATED = ("asyncio_io", "asyncio Protocol")
 
 def loads_of(name: str) -> tuple[Load, ...]:
     return (MAIN, HEADLINE, BULK) if name in BULK_SERVERS else (MAIN, HEADLINE)
+
+
+def cannot_hold(name: str, load: Load) -> str | None:
+    """Why a server cannot serve the load at all, or None. ForkingTCPServer serves
+    max_children clients at once; past that it waits in waitpid() for a child to end, and a
+    lock-step client that holds its connection never ends."""
+    limit = socketserver.ForkingMixIn.max_children
+    if name == "socketserver forking" and load.connections > limit:
+        return f"ForkingTCPServer serves {limit} connections at most (max_children), not {load.connections:,}"
+    return None
 
 
 # --- counting ------------------------------------------------------------------------
@@ -179,9 +199,11 @@ def per_message(small: float, large: float, messages: int) -> float:
 # --- running -------------------------------------------------------------------------
 
 
-def drive(address: tuple[str, int], load: Load, rounds: int) -> None:
-    """The client: load.connections held, `rounds` rounds, each echo checked whole, then
-    a half-close and the server's EOF on each."""
+def drive(
+    address: tuple[str, int], load: Load, rounds: int, settle: Callable[[], None] = lambda: None
+) -> None:
+    """The client: load.connections held, `rounds` rounds, each echo checked whole and
+    settle() called before the next round, then a half-close and the server's EOF on each."""
     message = bytes(range(256)) * (load.size // 256) if load.size >= 256 else bytes(range(load.size))
     with contextlib.ExitStack() as stack:
         clients = [
@@ -190,20 +212,32 @@ def drive(address: tuple[str, int], load: Load, rounds: int) -> None:
         ]
         for sock in clients:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(rounds):
-            for sock in clients:
-                sock.sendall(message)
-            for sock in clients:
-                echoed = bytearray()
-                while len(echoed) < len(message) and (chunk := sock.recv(len(message) - len(echoed))):
-                    echoed += chunk
-                if echoed != message:
-                    raise RuntimeError(f"echo differs: sent {len(message)} B, received {len(echoed)} B")
+        for done in range(rounds):
+            try:
+                exchange(clients, message)
+            except TimeoutError as error:  # socket's own text says only "timed out"
+                raise TimeoutError(
+                    f"no progress for {IO_TIMEOUT:g} s on one send or receive, in round {done + 1} of "
+                    f"{rounds} ({load.connections:,} connections)"
+                ) from error
+            settle()
         for sock in clients:
             sock.shutdown(socket.SHUT_WR)
         for sock in clients:
             if sock.recv(1) != b"":
                 raise RuntimeError("data after the last echo, where EOF was due")
+
+
+def exchange(clients: Sequence[socket.socket], message: bytes) -> None:
+    """One round: the message sent on every connection, then every echo read back whole."""
+    for sock in clients:
+        sock.sendall(message)
+    for sock in clients:
+        echoed = bytearray()
+        while len(echoed) < len(message) and (chunk := sock.recv(len(message) - len(echoed))):
+            echoed += chunk
+        if echoed != message:
+            raise RuntimeError(f"echo differs: sent {len(message)} B, received {len(echoed)} B")
 
 
 def session(leader: int) -> list[int]:
@@ -220,12 +254,23 @@ def session(leader: int) -> list[int]:
     return found
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def asleep(pids: Sequence[int]) -> bool:
+    """Whether every thread of these processes sleeps (state S: blocked in a syscall, or in
+    valgrind's wait for its lock): the server has done all it was given."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError, IndexError):
+                if task.read_text().rsplit(")", 1)[1].split()[0] != "S":
+                    return False
+    return True
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 NUDGE_AFTER = 5.0  # seconds after the SIGTERM: then connect once, and again each time
@@ -266,10 +311,16 @@ def serve_wrapped(
     *,
     idle: float = 0.0,
     attach: Attach | None = None,
+    settled: bool = True,
 ) -> Served:
     """Run the contender under wrapper (an argv prefix: a counter's, or only the seed), with
     a counter attached if any, drive `rounds` rounds of load, leave it idle `idle` seconds,
-    stop it with SIGTERM and let every process end (and the attached counter)."""
+    stop it with SIGTERM and let every process end (and the attached counter).
+
+    settled: each round starts only once the server sleeps. Otherwise the client's speed
+    decides how much work one pass of an event loop finds (uring_io's completions come
+    one per pass or several), and with it the instructions: settled, every message meets
+    the same server state, whatever else the machine is doing."""
     spec = contender.spec
     assert spec.command is not None
     wrapped = replace(spec, command=(*wrapper, *spec.command))
@@ -278,7 +329,13 @@ def serve_wrapped(
         before = len(session(server.pid))  # prefork's workers are up once it is ready
         counter = attach(session(server.pid)) if attach else None
         started = time.monotonic()
-        drive(server.address, load, rounds)
+
+        def settle() -> None:
+            if settled:
+                pids = session(server.pid)  # once a round: the round's children are all up
+                wait_for(lambda: asleep(pids), IO_TIMEOUT, f"{spec.name} to sleep", SETTLE_POLL)
+
+        drive(server.address, load, rounds, settle)
         seconds = time.monotonic() - started
         # forking's children exit after their client; each must write its counts first.
         wait_for(lambda: len(session(server.pid)) <= before, STOP_TIMEOUT, f"{spec.name}'s children to exit")
@@ -418,7 +475,7 @@ def measure(
 
     def one(job: tuple[Contender, Load]) -> dict[str, Any]:
         contender, load = job
-        if reason := contender.skipped():
+        if reason := contender.skipped() or cannot_hold(contender.name, load):
             return {"unavailable": reason}
         started = time.monotonic()
         row = measure_one(contender, load, idle_check and load == MAIN, with_syscalls)
@@ -459,7 +516,7 @@ SWITCH_LOAD = replace(BULK, rounds=20)
 def switches(chosen: Sequence[Contender]) -> dict[str, dict[str, float]]:
     """Context switches and CPU time per message, bare (no counter), by the same N/2N
     difference, from the server's rusage once reaped: every thread's, the dead ones' too.
-    Timed: run it alone, under the machine lock."""
+    Timed: run it alone, on a quiet machine."""
     found: dict[str, dict[str, float]] = {}
     for contender in chosen:
         if contender.name not in BULK_SERVERS:
@@ -467,7 +524,7 @@ def switches(chosen: Sequence[Contender]) -> dict[str, dict[str, float]]:
         usage = []
         for rounds in (SWITCH_LOAD.rounds, 2 * SWITCH_LOAD.rounds):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            serve_wrapped(contender, SEED, SWITCH_LOAD, rounds)
+            serve_wrapped(contender, SEED, SWITCH_LOAD, rounds, settled=False)  # timed: run free
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             usage.append(
                 {
@@ -561,14 +618,12 @@ def cell(row: Mapping[str, Any], field: str, digits: int = 0) -> str:
 
 
 def cost_rows(run: Mapping[str, Any]) -> list[list[str]]:
-    """The table: a row per server, both loads' counts, the repeat's spread, the fit."""
-    figures, spread = run["figures"], repeat_spread(run["figures"], run.get("figures_with_hog", {}))
+    """The table: a row per server, both loads' counts, and the fit."""
     model = cost_model(run) or {"servers": {}}
     rows = []
-    for name, loads in figures.items():
+    for name, loads in run["figures"].items():
         main, headline = loads.get(MAIN.key, {}), loads.get(HEADLINE.key, {})
         fitted = model["servers"].get(name, {})
-        repeat = spread.get(name, {}).get(MAIN.key)
         rows.append(
             [
                 name,
@@ -576,7 +631,6 @@ def cost_rows(run: Mapping[str, Any]) -> list[list[str]]:
                 cell(main, "syscalls_per_message", 2),
                 cell(headline, "instructions_per_message"),
                 cell(headline, "syscalls_per_message", 2),
-                "n/a" if repeat is None else f"{repeat:+.2f}%",
                 cell(fitted, "measured_us", 1),
                 cell(fitted, "predicted_us", 1),
             ]
@@ -590,19 +644,55 @@ COST_HEADER = [
     f"syscalls / msg, {MAIN.key}",
     f"instructions / msg, {HEADLINE.key}",
     f"syscalls / msg, {HEADLINE.key}",
-    "repeat with a CPU hog",
     f"CPU µs / round trip, measured ({FIT_LOAD.key})",
     "predicted",
 ]
 
 
+# Why a server's count follows the clock, where its design makes it so.
+POLLS = {
+    "nonblocking": "it tries every socket on each pass and sleeps between empty passes, so how "
+    "many empty passes a message meets, and their instructions, depend on time",
+}
+
+
+def beyond_note(spread: Mapping[str, Mapping[str, float]]) -> str:
+    """The servers whose two counts lie more than 1% apart, and why, where known."""
+    beyond = [name for name, loads in spread.items() if abs(loads.get(MAIN.key, 0.0)) > 1]
+    if not beyond:
+        return ""
+    reasons = "".join(f" {name}: {POLLS[name]}." for name in beyond if name in POLLS)
+    return f" Beyond 1%: {', '.join(beyond)}.{reasons}"
+
+
+def hog_rows(run: Mapping[str, Any]) -> list[list[str]]:
+    """A row per server measured twice at MAIN: both counts, and how far apart."""
+    spread = repeat_spread(run["figures"], run.get("figures_with_hog", {}))
+    return [
+        [
+            name,
+            cell(run["figures"][name][MAIN.key], "instructions_per_message"),
+            cell(run["figures_with_hog"][name][MAIN.key], "instructions_per_message"),
+            f"{loads[MAIN.key]:+.2f}%",
+        ]
+        for name, loads in spread.items()
+        if MAIN.key in loads
+    ]
+
+
 def unavailable(run: Mapping[str, Any]) -> list[str]:
     return [
-        f"- {name} at {key}: {row['unavailable']}"
+        f"- {name} at {key}: {row[why]}"
         for name, loads in run["figures"].items()
         for key, row in loads.items()
-        if "unavailable" in row
+        for why in ("unavailable", "syscalls_unavailable")
+        if why in row
     ]
+
+
+def short_function(name: str) -> str:
+    """callgrind_annotate's `/build/path/file.c:function [/path/lib.so]` as `file.c:function`."""
+    return name.split(" [", 1)[0].rsplit("/", 1)[-1]
 
 
 def question_a(run: Mapping[str, Any]) -> str:
@@ -631,6 +721,7 @@ def question_a(run: Mapping[str, Any]) -> str:
             ]
             for name, v in spots.items()
         ]
+        lines = [[short_function(line[0]), *line[1:]] for line in lines]
         text += (
             " Where, per function (callgrind_annotate, self cost, the same N/2N difference), the "
             "functions that differ most:\n\n"
@@ -649,14 +740,7 @@ def question_b(run: Mapping[str, Any]) -> str:
     table = [
         ["instructions", cell(a, "instructions_per_message"), cell(b, "instructions_per_message")],
         ["syscalls", cell(a, "syscalls_per_message", 2), cell(b, "syscalls_per_message", 2)],
-        *[
-            [
-                f"`{n}`",
-                f"{a.get('syscalls_by_name', {}).get(n, 0):.2f}",
-                f"{b.get('syscalls_by_name', {}).get(n, 0):.2f}",
-            ]
-            for n in names
-        ],
+        *[[f"`{n}`", *(by_name(row, n) for row in (a, b))] for n in names],
     ]
     timed = run.get("switches", {})
     if ours in timed and theirs in timed:
@@ -668,9 +752,68 @@ def question_b(run: Mapping[str, Any]) -> str:
             table.append(
                 [label + " (timed, bare)", f"{timed[ours][field]:.2f}", f"{timed[theirs][field]:.2f}"]
             )
-    return (
-        f"Per message at {BULK.key} ({BULK.connections:,} connections, each round one message on each):\n\n"
-        + markdown_table(["per message", ours, theirs], table)
+    parts = [
+        f"Per message at {BULK.label} ({BULK.connections:,} connections, each round one message on each):",
+        markdown_table(["per message", ours, theirs], table),
+        bulk_reading(a, b, timed.get(ours), timed.get(theirs), run.get("switches_command")),
+        CODE_DIFFERENCE,
+    ]
+    return "\n\n".join(parts)
+
+
+# What the two servers do per message, read from their code (no figure: those are above).
+CODE_DIFFERENCE = (
+    "**In the code.** Per message, socketserver threads' handler "
+    "(tests/third_party/socketserver_echo.py) is one `recv()` and one `sendall()`, whose "
+    "loop runs in C. blocking (blocking/server.py) calls each `recv()` and `send()` through "
+    "`IdleTimer.unless_idle()` (a Python call and a `try` each, so that --idle-timeout can "
+    "tell a slow reader from an idle one), and loops over `send()` in Python, slicing what is "
+    "left. Both start a thread per connection, not per message; blocking raises the GIL's "
+    "switch interval (`sys.setswitchinterval`, for ten thousand threads), socketserver keeps "
+    "the default."
+)
+
+
+def by_name(row: Mapping[str, Any], name: str) -> str:
+    """One syscall's calls per message; 0 where strace saw none, n/a where it did not run."""
+    if "syscalls_by_name" not in row:
+        return "n/a"
+    return f"{row['syscalls_by_name'].get(name, 0):.2f}"
+
+
+def bulk_reading(
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    timed_a: Mapping[str, float] | None,
+    timed_b: Mapping[str, float] | None,
+    command: str | None,
+) -> str:
+    """What the counts (and, when measured, the timed run) say about blocking vs socketserver."""
+    ours, theirs = BULK_SERVERS
+    ia, ib = a["instructions_per_message"], b["instructions_per_message"]
+    text = (
+        f"**Counted.** {ours} executes {ia / ib:.2f}× the instructions of {theirs} per message "
+        f"({ia - ib:+,.0f})"
+        + (
+            f" and makes {cell(a, 'syscalls_per_message', 2)} syscalls per message against "
+            f"{cell(b, 'syscalls_per_message', 2)}."
+            if "syscalls_per_message" in a and "syscalls_per_message" in b
+            else f"; {theirs if 'syscalls_per_message' in a else ours}: syscalls not counted (below)."
+        )
+    )
+    if timed_a is None or timed_b is None:
+        return text + " The timed part (`--switches`) was not run."
+    ratio = timed_a["cpu_us"] / timed_b["cpu_us"]
+    verdict = (
+        f"so {ours} does spend more CPU per message"
+        if ratio > 1
+        else f"so here the premise does not hold: {ours} spends no more CPU per message than {theirs}"
+    )
+    return text + (
+        f"\n\n**Timed** (bare, no counter: `{command}`). {ours} takes {timed_a['cpu_us']:.1f} µs of CPU "
+        f"per message against {timed_b['cpu_us']:.1f} ({ratio:.2f}×), {verdict}; it switches context "
+        f"{timed_a['voluntary']:.2f} times per message of its own accord against {timed_b['voluntary']:.2f}, "
+        f"and is preempted {timed_a['involuntary']:.2f} times against {timed_b['involuntary']:.2f}."
     )
 
 
@@ -694,7 +837,7 @@ def page(run: Mapping[str, Any]) -> str:
         (__doc__ or "").split("\n\n", 1)[1].split("Then a cost model")[0].strip(),
         f"Loads: {MAIN.key} ({MAIN.rounds:,} rounds in the N run), "
         f"{HEADLINE.key} ({HEADLINE.rounds} rounds), "
-        f"and {BULK.key} ({BULK.rounds} rounds) for question (b).",
+        f"and {BULK.label} ({BULK.rounds} rounds) for question (b).",
         markdown_table(COST_HEADER, cost_rows(run)),
         "![instructions and syscalls per message](charts/cost.png)",
     ]
@@ -712,7 +855,11 @@ def page(run: Mapping[str, Any]) -> str:
             f"**Repeatability.** The {MAIN.key} instruction counts were measured again with a CPU hog "
             "on CPU 1 "
             f"(`{shlex.join(HOG)}`); the largest difference from the first run is {worst:.2f}% "
-            f"({'within' if worst <= 1 else 'beyond'} 1%)."
+            f"({'within' if worst <= 1 else 'beyond'} 1%).{beyond_note(spread)}\n\n"
+            + markdown_table(
+                ["server", f"instructions / msg, {MAIN.key}", "again, with a CPU hog", "difference"],
+                hog_rows(run),
+            )
         )
     if worst_share is not None:
         parts.append(
@@ -724,9 +871,14 @@ def page(run: Mapping[str, Any]) -> str:
     parts += [
         "## (a) Does asyncio_io cost more than the minimal Protocol echo?",
         question_a(run),
-        f"## (b) Why is blocking slower than socketserver threads at {BULK.key}?",
+        f"## (b) Why is blocking slower than socketserver threads at {BULK.label}?",
         question_b(run),
     ]
+    for again in run.get("remeasured", []):
+        parts.append(
+            f"Measured again, and merged in: {', '.join(again['servers'])}, by `{again['command']}`, "
+            f"started {again['started']}."
+        )
     if missing := unavailable(run):
         parts += ["Not measured (n/a):", "\n".join(missing)]
     return "\n\n".join(parts) + "\n"
@@ -755,16 +907,16 @@ def chart(run: Mapping[str, Any], path: Path) -> None:
     for axis in (left, middle):
         axis.grid(axis="x", alpha=0.3)
     if model := cost_model(run):
-        for name, point in model["servers"].items():
-            right.scatter(point["measured_us"], point["predicted_us"], color="tab:green")
-            right.annotate(
-                name,
-                (point["measured_us"], point["predicted_us"]),
-                fontsize=8,
-                xytext=(4, 2),
-                textcoords="offset points",
-            )
         top = max(max(p["measured_us"], p["predicted_us"]) for p in model["servers"].values()) * 1.1
+        placed: list[tuple[float, float]] = []
+        for name, point in sorted(model["servers"].items(), key=lambda item: item[1]["predicted_us"]):
+            x, y = point["measured_us"], point["predicted_us"]
+            right.scatter(x, y, color="tab:green")
+            # Names that would sit on a neighbour's go left of their point, then below it.
+            crowded = sum(abs(x - px) < top / 8 and abs(y - py) < top / 20 for px, py in placed)
+            offset, side = [((4, 2), "left"), ((-4, 2), "right"), ((4, -10), "left")][min(crowded, 2)]
+            right.annotate(name, (x, y), fontsize=8, xytext=offset, textcoords="offset points", ha=side)
+            placed.append((x, y))
         right.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
         right.set_xlim(0, top * 1.15)  # room for the names right of the points
         right.set_ylim(0, top)
@@ -804,13 +956,16 @@ def cpu_hog() -> Iterator[None]:
 
 
 def machine() -> dict[str, Any]:
-    """The bench's machine record (bench.__main__.machine), unpinned: counts need no pinning."""
+    """The machine (toolkit.machine), and the counters' versions: counts need no pinning."""
     valgrind = subprocess.run(
         ["valgrind", "--version"], capture_output=True, text=True, check=True, timeout=10
     )
     strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, check=True, timeout=10)
-    record = bench_machine(Settings(seconds=0, warmup=0, repeats=0, server_cpu=None, loadgen_cpu=None))
-    return record | {"valgrind": valgrind.stdout.strip(), "strace": strace.stdout.splitlines()[0]}
+    return toolkit.machine.describe() | {
+        "pinning": "not pinned: counted, not timed",
+        "valgrind": valgrind.stdout.strip(),
+        "strace": strace.stdout.splitlines()[0],
+    }
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -818,6 +973,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", help="comma-separated names (default: every model and peer)")
     parser.add_argument("--output", type=Path, default=RUNS, help="where cost.json, cost.md and the chart go")
     parser.add_argument("--render", action="store_true", help="measure nothing: redraw from cost.json")
+    parser.add_argument(
+        "--idle-check",
+        action="store_true",
+        help=f"also count each server left idle {IDLE_SECONDS:g} s: what its timers cost (slower)",
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only these servers' rows in the saved cost.json"
+    )
     parser.add_argument(
         "--switches", action="store_true", help="only question (b)'s timed part, into cost.json"
     )
@@ -832,6 +995,19 @@ def chosen_servers(names: str | None) -> list[Contender]:
     if unknown := set(wanted) - {c.name for c in everyone}:
         raise SystemExit(f"error: unknown server(s) {', '.join(sorted(unknown))}")
     return [c for c in everyone if c.name in wanted]
+
+
+def merged(run: Mapping[str, Any], fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved run with fresh's servers measured again: their rows replaced, the rest
+    kept, and the re-measuring recorded (the page names it under the run's own heading)."""
+    out = dict(run)
+    for key in ("figures", "figures_with_hog"):
+        out[key] = {**run.get(key, {}), **fresh[key]}
+    if fresh["hotspots"]:
+        out["hotspots"] = fresh["hotspots"]
+    again = {"servers": list(fresh["figures"]), "command": fresh["command"], "started": fresh["started"]}
+    out["remeasured"] = [*run.get("remeasured", []), again]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -849,20 +1025,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved.write_text(json.dumps(run, indent=1) + "\n")
     else:
         chosen = chosen_servers(options.servers)
-        run = {
-            "command": shlex.join([*COMMAND.split(), *(argv if argv is not None else sys.argv[1:])]),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        command = shlex.join([*COMMAND.split(), *(argv if argv is not None else sys.argv[1:])])
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        fresh = {
+            "command": command,
+            "started": started,
             "machine": machine(),
             "loads": {load.key: asdict(load) for load in (MAIN, HEADLINE, BULK)},
             "idle_seconds": IDLE_SECONDS,
         }
-        run["figures"] = measure(chosen, idle_check=True)
+        fresh["figures"] = measure(chosen, idle_check=options.idle_check)
         with cpu_hog():
-            run["figures_with_hog"] = measure(chosen, idle_check=False, with_syscalls=False, only=MAIN)
-        run["hotspots"] = hotspots(chosen)
+            fresh["figures_with_hog"] = measure(chosen, idle_check=False, with_syscalls=False, only=MAIN)
+        fresh["hotspots"] = hotspots(chosen)
+        run = merged(json.loads(saved.read_text()), fresh) if options.merge else fresh
         saved.write_text(json.dumps(run, indent=1) + "\n")
     if "measured_cpu" not in run:  # the fit's third figure, from the committed bench run
-        bench_run = json.loads((RUNS / "results.json").read_text())
+        bench_run = json.loads(FULL_RUN.read_text())
         run["measured_from"] = f"{bench_run['command']}, started {bench_run['started']}"
         run["measured_cpu"] = measured_cpu(bench_run)
         saved.write_text(json.dumps(run, indent=1) + "\n")

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from bench import growth, noise, report
+from bench import cost, growth, noise, report
 from docs import syscalls
 from tests.conformance import report as conformance
 from toolkit import registry
@@ -268,6 +268,7 @@ RUN_PAGES: dict[str, Quote] = {  # pages that are one run's whole report
     "docs/syscalls.md": Quote((SYSCALLS_RUN,), syscalls.page),
     "docs/bench/noise.md": Quote((noise.SAVED,), noise.page),  # several runs, {"runs": [...]}
     "docs/bench/growth.md": Quote((report.RUNS / "growth.json",), growth.growth_markdown),
+    "docs/bench/cost.md": Quote((cost.SAVED,), cost.page),
 }
 
 

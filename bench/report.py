@@ -289,6 +289,8 @@ def markdown(results: Mapping[str, Any]) -> str:
 def machine_line(machine: Mapping[str, Any]) -> str:
     """toolkit.machine's record as a line, with where the bench pinned what, if it did."""
     line = f"{machine['cpu']}, {machine['cores']} cores, {machine['kernel']}, Python {machine['python']}"
+    if "pinning" in machine:  # a tool that times nothing says so (bench.cost)
+        return f"{line}; {machine['pinning']}"
     if "server_cpu" not in machine:  # a tool that pins nothing: the conformance suite
         return line
     pinned = (

@@ -3,6 +3,9 @@ fit, and the page rendered from a small run. No valgrind runs here."""
 
 from __future__ import annotations
 
+import socketserver
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +112,9 @@ def test_page_rendered_from_the_run() -> None:
     page = cost.page(small_run())
     assert "Command: `python3 -m bench.cost`" in page
     assert "Test CPU, 2 cores" in page
-    assert "| asyncio_io | 23,225 | 6.00 | 22,000 | 4.00 | +0.00% |" in page
-    assert "| epoll_mux | 21,500 | 3.00 | 20,000 | 2.50 | +0.05% |" in page
+    assert "| asyncio_io | 23,225 | 6.00 | 22,000 | 4.00 |" in page
+    assert "| epoll_mux | 21,500 | 3.00 | 20,000 | 2.50 |" in page
+    assert "| epoll_mux | 21,500 | 21,510 | +0.05% |" in page  # the repeat with a CPU hog
     assert "asyncio_io costs more (+4,225 instructions, +22.2%)" in page
     assert "largest difference from the first run is 0.05% (within 1%)" in page
     assert "uring_io at 1 × 64 B: under callgrind: no io_uring" in page
@@ -119,3 +123,86 @@ def test_page_rendered_from_the_run() -> None:
 def test_chart_renders(tmp_path: Path) -> None:
     cost.chart(small_run(), tmp_path / "cost.png")
     assert (tmp_path / "cost.png").stat().st_size > 10_000
+
+
+def test_socketserver_forking_cannot_hold_more_than_max_children() -> None:
+    assert cost.cannot_hold("socketserver forking", cost.MAIN) is None
+    reason = cost.cannot_hold("socketserver forking", cost.HEADLINE)
+    assert reason is not None and "max_children" in reason
+    assert cost.cannot_hold("forking", cost.HEADLINE) is None
+
+
+def test_merge_replaces_only_the_measured_servers() -> None:
+    run = small_run()
+    fresh: dict[str, Any] = {
+        "command": "python3 -m bench.cost --servers epoll_mux --merge",
+        "started": "2026-01-03T00:00:00Z",
+        "figures": {"epoll_mux": {cost.MAIN.key: row(21_400, 3.0)}},
+        "figures_with_hog": {"epoll_mux": {cost.MAIN.key: row(21_401, 0)}},
+        "hotspots": {},
+    }
+    out = cost.merged(run, fresh)
+    assert out["figures"]["epoll_mux"] == fresh["figures"]["epoll_mux"]
+    assert out["figures"]["asyncio_io"] == run["figures"]["asyncio_io"]
+    assert out["command"] == run["command"]  # the page stays headed by the run it came from
+    page = cost.page(out)
+    assert (
+        "Measured again, and merged in: epoll_mux, by `python3 -m bench.cost --servers epoll_mux --merge`"
+        in page
+    )
+
+
+def test_asleep_tells_a_sleeping_session_from_a_busy_one() -> None:
+    sleeping = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True)
+    try:
+        cost.wait_for(lambda: cost.asleep([sleeping.pid]), 10, "sleep to sleep")
+        assert not any(cost.asleep([busy.pid]) for _ in range(20))
+    finally:
+        for process in (sleeping, busy):
+            process.kill()
+            process.wait()
+
+
+def test_question_b_says_when_the_premise_does_not_hold() -> None:
+    run = small_run()
+    bulk = cost.BULK.key
+    run["figures"]["blocking"] = {bulk: row(8_000, 2.0) | {"syscalls_by_name": {"futex": 0.5}}}
+    run["figures"]["socketserver threads"] = {bulk: row(6_000, 2.0) | {"syscalls_by_name": {}}}
+    assert "The timed part (`--switches`) was not run." in cost.page(run)
+    run["switches_command"] = "python3 -m bench.cost --switches"
+    run["switches"] = {
+        "blocking": {"voluntary": 1.0, "involuntary": 0.1, "cpu_us": 9.0},
+        "socketserver threads": {"voluntary": 1.5, "involuntary": 0.2, "cpu_us": 10.0},
+    }
+    page = cost.page(run)
+    assert "blocking executes 1.33× the instructions of socketserver threads per message (+2,000)" in page
+    assert "| `futex` | 0.50 | 0.00 |" in page
+    assert "(0.90×), so here the premise does not hold" in page
+    run["switches"]["blocking"]["cpu_us"] = 12.0
+    assert "(1.20×), so blocking does spend more CPU per message" in cost.page(run)
+
+
+def test_a_repeat_beyond_one_percent_is_named_with_its_reason() -> None:
+    run = small_run()
+    run["figures"]["nonblocking"] = {cost.MAIN.key: row(30_000, 9.0)}
+    run["figures_with_hog"]["nonblocking"] = {cost.MAIN.key: row(31_500, 0)}
+    page = cost.page(run)
+    assert "is 5.00% (beyond 1%). Beyond 1%: nonblocking. nonblocking: it tries every socket" in page
+    assert "| nonblocking | 30,000 | 31,500 | +5.00% |" in page
+
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+def test_drive_settles_before_every_round() -> None:
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        settled = []
+        host, port = server.server_address[:2]
+        cost.drive((str(host), port), cost.Load(2, 64, 3), 3, lambda: settled.append(1))
+        server.shutdown()
+    assert len(settled) == 3
