@@ -3,6 +3,7 @@ fit, and the page rendered from a small run. No valgrind runs here."""
 
 from __future__ import annotations
 
+import json
 import socketserver
 import subprocess
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from bench import cost
+from bench.report import FULL_RUN
 
 CALLGRIND_FILE = """\
 # callgrind format
@@ -53,13 +55,16 @@ def test_per_message_is_the_difference_over_n() -> None:
 
 
 def test_fit_recovers_the_coefficients() -> None:
-    a, b = 0.0004, 1.5
-    points = {f"s{i}": (i * 5000.0, 2.0 + i % 3, a * i * 5000.0 + b * (2.0 + i % 3)) for i in range(1, 7)}
+    k, a, b = 6.5, 0.0004, 1.5
+    points = {f"s{i}": (i * 5000.0, 2.0 + i % 3, k + a * i * 5000.0 + b * (2.0 + i % 3)) for i in range(1, 7)}
+    points["blocking"] = (7000.0, 10.0, 40.0)  # handed off: far above the line, and left out of it
     model = cost.fit(points)
+    assert model["k_us_per_message"] == pytest.approx(k)
     assert model["a_us_per_instruction"] == pytest.approx(a)
     assert model["b_us_per_syscall"] == pytest.approx(b)
     assert model["r_squared"] == pytest.approx(1.0)
     assert model["servers"]["s3"]["predicted_us"] == pytest.approx(points["s3"][2])
+    assert model["servers"]["blocking"]["predicted_us"] == pytest.approx(k + a * 7000 + b * 10)
 
 
 def test_parse_annotate() -> None:
@@ -206,3 +211,11 @@ def test_drive_settles_before_every_round() -> None:
         cost.drive((str(host), port), cost.Load(2, 64, 3), 3, lambda: settled.append(1))
         server.shutdown()
     assert len(settled) == 3
+
+
+def test_the_fit_reads_the_committed_bench_run() -> None:
+    """cost.json's measured CPU is the committed full run's, not an older one's."""
+    saved = json.loads(cost.SAVED.read_text())
+    full = json.loads(FULL_RUN.read_text())
+    assert saved["measured_from"] == cost.measured_from(full), "stale: run python3 -m bench.cost --render"
+    assert saved["measured_cpu"] == cost.measured_cpu(full)
