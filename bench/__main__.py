@@ -1,8 +1,8 @@
 """python3 -m bench: every server through every scenario, in one run, compared as ratios.
 
-    python3 -m bench --quick     about 2 minutes: the verdicts. Each target's server and
+    python3 -m bench --quick     about 2½ minutes: the verdicts. Each target's server and
                                 reference in paired runs (bench.paired), and the idle target
-    python3 -m bench             the full run, about 30 minutes on 2 cores: every server
+    python3 -m bench             the full run, about 40 minutes on 2 cores: every server
                                 through every scenario (the tables and charts), then the
                                 targets in more and longer pairs, for narrower intervals
     python3 -m bench --servers epoll_mux,"uvloop Protocol" --scenarios throughput
@@ -49,7 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the targets in paired runs and the idle target: about 2 minutes",
+        help="the targets in paired runs and the idle target: about 2½ minutes",
     )
     parser.add_argument("--servers", help="comma-separated names (default: all installed)")
     parser.add_argument("--list", action="store_true", help="name every server, and why one cannot run here")

@@ -1,6 +1,6 @@
 """python3 -m bench.growth: how each server's cost scales with the work, in two studies.
 
-    python3 -m bench.growth --output docs/bench     both studies: about 12 minutes on 2 cores
+    python3 -m bench.growth --output docs/bench     both studies: about 9 minutes on 2 cores
     python3 -m bench.growth --study growth --servers epoll_mux,poll_mux
     python3 -m bench.growth --replot docs/bench          measure nothing: redraw the pages
 

@@ -67,7 +67,7 @@ each of its runs seconds longer to connect, which pulls a pair's two runs apart 
 
 `python3 -m bench --quick` uses {QUICK_PAIRS[0]:g} s × {QUICK_PAIRS[1]} pairs: five
 pairs are the fewest whose [min, max] holds the median more than 90% of the time
-(93.8%), and at this run length the targets fit in about 2 minutes. Its intervals are
+(93.8%), and at this run length the targets fit in about 2½ minutes. Its intervals are
 wide, so a target near its goal reads "cannot tell at this noise" rather than a verdict
 the noise can turn over. The full run uses {FULL_PAIRS[0]:g} s × {FULL_PAIRS[1]} pairs,
 the longest setting studied, for the narrowest intervals: it decides the loops' targets
