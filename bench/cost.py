@@ -724,6 +724,7 @@ def question_a(run: Mapping[str, Any]) -> str:
         f"Protocol echo {b:,.0f}: asyncio_io costs {verdict} ({a - b:+,.0f} instructions, "
         f"{100 * (a - b) / b:+.1f}%)."
     )
+    text += syscalls_beside(rows[ours][MAIN.key], rows[theirs][MAIN.key])
     spots = run.get("hotspots", {})
     if spots:
         lines = [
@@ -742,6 +743,28 @@ def question_a(run: Mapping[str, Any]) -> str:
             + markdown_table(["function", ours, theirs, "difference"], lines)
         )
     return text
+
+
+def syscalls_beside(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
+    """(a)'s other half: the calls asyncio_io makes per message that the minimal echo does not."""
+    mine, other = ours.get("syscalls_by_name", {}), theirs.get("syscalls_by_name", {})
+    more = {name: mine[name] - other.get(name, 0.0) for name in mine}
+    extra = {name: count for name, count in more.items() if count >= 0.5}
+    if not extra:
+        return " Its syscalls per message are the minimal echo's."
+    listed = ", ".join(f"`{name}` {count:.2f}" for name, count in sorted(extra.items()))
+    return (
+        f" Its syscalls, which callgrind does not count, differ more: {ours['syscalls_per_message']:.2f} per "
+        f"message against {theirs['syscalls_per_message']:.2f}, the extra ones being {listed}. asyncio "
+        "reads each message into a fresh bytes object of its read size (256 KiB), then shrinks it. glibc "
+        "serves a block that large with its own `mmap` while its dynamic threshold is still the default "
+        "(128 KiB), and raises the threshold only when such a block is freed whole; a block shrunk "
+        "(`mremap`) before it is freed never raises it. So whether every read costs an `mmap`, an "
+        "`mremap` and a `munmap`, and the page faults behind them, depends on what the process freed "
+        "before: the minimal echo's history raised the threshold, asyncio_io's did not. The kernel time "
+        "of those calls, not the interpreter's instructions, is the difference; it is the likeliest "
+        "reason [growth.md](growth.md) shows asyncio_io far above the other loops (not checked there)."
+    )
 
 
 def question_b(run: Mapping[str, Any]) -> str:

@@ -219,3 +219,11 @@ def test_the_fit_reads_the_committed_bench_run() -> None:
     full = json.loads(FULL_RUN.read_text())
     assert saved["measured_from"] == cost.measured_from(full), "stale: run python3 -m bench.cost --render"
     assert saved["measured_cpu"] == cost.measured_cpu(full)
+
+
+def test_question_a_names_the_calls_only_asyncio_io_makes() -> None:
+    ours = {"syscalls_per_message": 6.0, "syscalls_by_name": {"epoll_wait": 1.0, "mmap": 1.0, "recvfrom": 1.0}}
+    theirs = {"syscalls_per_message": 3.0, "syscalls_by_name": {"epoll_wait": 1.0, "recvfrom": 1.0}}
+    text = cost.syscalls_beside(ours, theirs)
+    assert "`mmap` 1.00" in text and "epoll_wait" not in text
+    assert "are the minimal echo's" in cost.syscalls_beside(theirs, theirs)
