@@ -83,7 +83,9 @@ RATE_64 = Column("round trips/s, 100 × 64 B", "throughput", 100, 64, "round_tri
 RATE_1K = Column(
     "round trips/s, 1,000 × 1 KiB", "throughput", 1000, 1024, "round_trips_per_second", "{:,.0f}"
 )
-HELD = Column("RSS per connection, 10,000 held", "hold", 10_000, None, "rss_per_connection_kib", "{:.1f} KiB")
+HELD = Column(
+    "RSS per connection, 10,000 held", "hold", 10_000, None, "rss_per_connection_kib", "{:,.1f} KiB"
+)
 IDLE = Column(
     "server CPU, 1,000 idle connections", "idle", 1000, None, "server_cpu_percent", "{:.1f}% of a core"
 )
@@ -162,7 +164,7 @@ C10K_RSS = Figure(
     "RSS per connection, all echoed and quiet",
     "10.1",
     conformance.C10K_RSS,
-    lambda figures: f"{figures[conformance.C10K_RSS]:.1f} KiB",
+    lambda figures: f"{figures[conformance.C10K_RSS]:,.1f} KiB",
 )
 EMFILE_CPU = Figure(
     "CPU out of descriptors",
