@@ -63,7 +63,7 @@ from bench.contenders import Contender, contenders
 from bench.measure import size_label
 from bench.report import FULL_RUN, machine_line, markdown_table
 from docs.syscalls import parse_summary
-from toolkit.process import ServerProcess
+from toolkit.process import ServerProcess, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "docs" / "bench"
@@ -266,11 +266,8 @@ def asleep(pids: Sequence[int]) -> bool:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
+    if not wait_until(predicate, timeout, poll):
+        raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 NUDGE_AFTER = 5.0  # seconds after the SIGTERM: then connect once, and again each time
