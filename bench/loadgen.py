@@ -163,7 +163,10 @@ def connected(
             raise RuntimeError(session.stderr() or f"load generator exited {loadgen.returncode}")
         try:
             yield session
-        finally:
-            loadgen.stdin.close()  # now it closes its connections and exits
-            if loadgen.wait() not in (0, 3):  # 3: it ran, and says what went wrong
-                raise RuntimeError(f"load generator exited {loadgen.returncode}: {session.stderr()}")
+        except BaseException:  # the caller's error is the one to see, not the exit it caused
+            loadgen.stdin.close()
+            loadgen.wait()
+            raise
+        loadgen.stdin.close()  # now it closes its connections and exits
+        if loadgen.wait() not in (0, 3):  # 3: it ran, and says what went wrong
+            raise RuntimeError(f"load generator exited {loadgen.returncode}: {session.stderr()}")
